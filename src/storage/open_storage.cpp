@@ -1,7 +1,201 @@
 #include <multisession/storage/open.hpp>
+
+#include <multisession/storage/file.hpp>
+#include <multisession/storage/memory.hpp>
+#include <multisession/storage/prefixed.hpp>
+#include <multisession/storage/sqlite.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+
 namespace multisession {
-std::shared_ptr<storage> open_storage(std::string_view, open_storage_options) {
-    throw error(storage_errc::invalid_uri, "not built yet");
+namespace {
+
+[[noreturn]] void bad_uri(std::string_view uri, const std::string& why) {
+    throw error(storage_errc::invalid_uri, "storage URI '" + redact_uri(uri) + "': " + why);
 }
-std::string redact_uri(std::string_view uri) { return std::string(uri); }
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::string percent_decode(std::string_view uri, std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '%') {
+            out += text[i];
+            continue;
+        }
+        const int hi = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
+        const int lo = i + 2 < text.size() ? hex_value(text[i + 2]) : -1;
+        if (hi < 0 || lo < 0) bad_uri(uri, "malformed percent-escape");
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+    }
+    return out;
+}
+
+constexpr std::string_view known_schemes[] = {"memory", "file", "sqlite"};
+
+struct parsed_uri {
+    std::string scheme;
+    std::string path;
+    std::map<std::string, std::string, std::less<>> query;
+};
+
+parsed_uri parse(std::string_view uri) {
+    parsed_uri out;
+    const auto colon = uri.find(':');
+    if (colon == std::string_view::npos || colon == 0) bad_uri(uri, "expected <scheme>:<location>");
+    out.scheme = std::string(uri.substr(0, colon));
+    if (std::find(std::begin(known_schemes), std::end(known_schemes), out.scheme) == std::end(known_schemes))
+        bad_uri(uri, "unknown scheme '" + out.scheme + "' (known: memory, file, sqlite)");
+    std::string_view rest = uri.substr(colon + 1);
+
+    if (const auto question = rest.find('?'); question != std::string_view::npos) {
+        std::string_view query = rest.substr(question + 1);
+        rest = rest.substr(0, question);
+        while (!query.empty()) {
+            const auto amp = query.find('&');
+            const std::string_view item = query.substr(0, amp);
+            query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+            if (item.empty()) continue;
+            const auto eq = item.find('=');
+            if (eq == std::string_view::npos || eq == 0) bad_uri(uri, "query parameters must be name=value");
+            auto name = percent_decode(uri, item.substr(0, eq));
+            if (out.query.count(name) != 0) bad_uri(uri, "query parameter '" + name + "' given twice");
+            out.query.emplace(std::move(name), percent_decode(uri, item.substr(eq + 1)));
+        }
+    }
+    if (rest.find('#') != std::string_view::npos) bad_uri(uri, "fragments are not allowed");
+
+    // "scheme:///abs" and "scheme://localhost/abs" are the RFC 8089 spellings of "scheme:/abs".
+    if (rest.substr(0, 2) == "//") {
+        rest.remove_prefix(2);
+        const auto slash = rest.find('/');
+        const std::string_view authority = rest.substr(0, slash);
+        if (!authority.empty() && authority != "localhost")
+            bad_uri(uri, "a host is not allowed here; use " + out.scheme + ":/absolute/path");
+        rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    }
+    out.path = percent_decode(uri, rest);
+    if (out.path.find('\0') != std::string::npos) bad_uri(uri, "the path contains a NUL byte");
+    return out;
+}
+
+/// Takes the query parameters a backend understands, one by one; whatever is left at the end is
+/// an error, so a misspelt option never passes silently.
+class query_reader {
+public:
+    query_reader(std::string_view uri, parsed_uri& parsed) : uri_(uri), query_(parsed.query) {}
+
+    std::optional<std::string> take(std::string_view name) {
+        auto it = query_.find(name);
+        if (it == query_.end()) return std::nullopt;
+        std::string value = std::move(it->second);
+        query_.erase(it);
+        return value;
+    }
+
+    std::optional<bool> take_bool(std::string_view name) {
+        auto value = take(name);
+        if (!value) return std::nullopt;
+        if (*value == "true" || *value == "1" || *value == "yes") return true;
+        if (*value == "false" || *value == "0" || *value == "no") return false;
+        bad_uri(uri_, std::string(name) + " must be true or false");
+    }
+
+    std::optional<std::uint64_t> take_count(std::string_view name, std::uint64_t min, std::uint64_t max) {
+        auto value = take(name);
+        if (!value) return std::nullopt;
+        std::uint64_t number = 0;
+        const auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), number);
+        if (ec != std::errc() || end != value->data() + value->size() || number < min || number > max)
+            bad_uri(uri_, std::string(name) + " must be a whole number from " + std::to_string(min) + " to " +
+                              std::to_string(max));
+        return number;
+    }
+
+    void finish() const {
+        if (!query_.empty()) bad_uri(uri_, "unknown query parameter '" + query_.begin()->first + "'");
+    }
+
+private:
+    std::string_view uri_;
+    std::map<std::string, std::string, std::less<>>& query_;
+};
+
+} // namespace
+
+std::shared_ptr<storage> open_storage(std::string_view uri, open_storage_options options) {
+    parsed_uri parsed = parse(uri);
+    query_reader query(uri, parsed);
+    const auto prefix = query.take("prefix");
+    if (prefix && prefix->empty()) bad_uri(uri, "prefix must not be empty");
+
+    std::shared_ptr<storage> store;
+    if (parsed.scheme == "memory") {
+        if (!parsed.path.empty()) bad_uri(uri, "memory: takes no path");
+        query.finish();
+        store = make_memory_storage({std::move(options.clock)});
+    } else if (parsed.scheme == "file") {
+        if (parsed.path.empty()) bad_uri(uri, "file: needs a directory, as file:/path/to/dir");
+        file_storage_options file_options;
+        file_options.clock = std::move(options.clock);
+        file_options.on_error = options.on_error;
+        if (auto durable = query.take_bool("durable")) file_options.durable = *durable;
+        query.finish();
+        store = make_file_storage(parsed.path, std::move(file_options));
+    } else if (parsed.scheme == "sqlite") {
+        if (parsed.path.empty()) bad_uri(uri, "sqlite: needs a file, as sqlite:/path/to/store.db");
+        sqlite_storage_options sqlite_options;
+        sqlite_options.clock = std::move(options.clock);
+        if (auto sync = query.take("synchronous")) {
+            if (*sync == "full") {
+                sqlite_options.synchronous = sqlite_synchronous::full;
+            } else if (*sync == "normal") {
+                sqlite_options.synchronous = sqlite_synchronous::normal;
+            } else {
+                bad_uri(uri, "synchronous must be full or normal");
+            }
+        }
+        if (auto ms = query.take_count("busy_timeout_ms", 0, 3'600'000))
+            sqlite_options.busy_timeout = std::chrono::milliseconds(*ms);
+        if (auto n = query.take_count("max_connections", 1, 256)) sqlite_options.max_connections = *n;
+        query.finish();
+        store = make_sqlite_storage(parsed.path, std::move(sqlite_options));
+    } else {
+        bad_uri(uri, "scheme '" + parsed.scheme + "' has no backend");
+    }
+
+    if (options.on_error) store->set_error_handler(options.on_error);
+    // The namespace goes outside the encryption, so the encrypted layer binds each value to the
+    // full stored key (tenant prefix included): a value cannot be moved between tenants either.
+    if (options.encryption) {
+        store = make_encrypted_storage(std::move(store), std::move(*options.encryption));
+        if (options.on_error) store->set_error_handler(options.on_error);
+    }
+    if (prefix) store = make_prefixed_storage(std::move(store), *prefix);
+    return store;
+}
+
+std::string redact_uri(std::string_view uri) {
+    std::string out(uri);
+    const auto scheme_end = out.find("://");
+    if (scheme_end == std::string::npos) return out;
+    const auto authority_begin = scheme_end + 3;
+    const auto authority_end = out.find_first_of("/?#", authority_begin);
+    const auto at = out.rfind('@', authority_end == std::string::npos ? out.size() : authority_end);
+    if (at == std::string::npos || at < authority_begin) return out;
+    const auto colon = out.find(':', authority_begin);
+    if (colon == std::string::npos || colon > at) return out;
+    out.replace(colon + 1, at - colon - 1, "***");
+    return out;
+}
+
 } // namespace multisession

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# multisession's one entry point: installs what it needs from Debian's packages, builds, and runs.
+#
+#   ./run.sh demo     build and run the demo (nothing to configure)
+#   ./run.sh test     build and run the whole test suite
+#   ./run.sh bench    build and run the benchmarks
+#   ./run.sh build    only build (into build/)
+#   ./run.sh deps     only install the packages
+#
+# Environment: BUILD_DIR (default build), MESON_ARGS (extra `meson setup` arguments).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+BUILD_DIR=${BUILD_DIR:-build}
+PACKAGES=(meson ninja-build cmake pkg-config g++ python3 libboost1.81-dev nlohmann-json3-dev libssl-dev
+          libsqlite3-dev doctest-dev sqlite3)
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+deps() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build() {
+    deps
+    if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+        log "configuring $BUILD_DIR"
+        # shellcheck disable=SC2086
+        meson setup "$BUILD_DIR" ${MESON_ARGS:-} >/dev/null
+    fi
+    log "building"
+    ninja -C "$BUILD_DIR" >/dev/null
+}
+
+case "${1:-}" in
+deps) deps ;;
+build) build ;;
+demo)
+    build
+    shift
+    exec "$BUILD_DIR/examples/storage_demo" "$@"
+    ;;
+test)
+    build
+    shift
+    log "running the test suite"
+    meson test -C "$BUILD_DIR" --print-errorlogs "$@"
+    ;;
+bench)
+    build
+    shift
+    exec "$BUILD_DIR/bench/storage_bench" "$@"
+    ;;
+*)
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
