@@ -309,3 +309,11 @@ TEST_CASE("a prefixed view never sees or touches its neighbours") {
     CHECK(code_of([&] { make_prefixed_storage(base, ""); }) == storage_errc::invalid_configuration);
     CHECK(code_of([&] { make_prefixed_storage(nullptr, "p:"); }) == storage_errc::invalid_configuration);
 }
+
+TEST_CASE_TEMPLATE("now() is the clock that decides expiry", F, MULTISESSION_ALL_STORAGE_FIXTURES) {
+    F fixture;
+    auto store = fixture.open();
+    CHECK(store->now() == fixture.clock.now());
+    fixture.clock.advance(90s);
+    CHECK(store->now() == fixture.clock.now());
+}

@@ -7,8 +7,9 @@ namespace {
 /// enumerated keys. Expiry is the inner store's: its clock decides.
 class prefixed_storage final : public storage {
 public:
+    // The view's now() is the inner store's, so `now() + ttl` is measured on the clock that decides.
     prefixed_storage(std::shared_ptr<storage> inner, std::string prefix)
-        : inner_(std::move(inner)), prefix_(std::move(prefix)) {}
+        : storage([inner] { return inner->now(); }), inner_(std::move(inner)), prefix_(std::move(prefix)) {}
 
 private:
     [[nodiscard]] std::string full(std::string_view key) const {
