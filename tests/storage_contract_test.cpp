@@ -317,3 +317,21 @@ TEST_CASE_TEMPLATE("now() is the clock that decides expiry", F, MULTISESSION_ALL
     fixture.clock.advance(90s);
     CHECK(store->now() == fixture.clock.now());
 }
+
+TEST_CASE_TEMPLATE("keys present throughout are visited exactly once while others are rewritten", F,
+                   MULTISESSION_ALL_STORAGE_FIXTURES) {
+    F fixture;
+    auto store = fixture.open();
+    constexpr int n = 2000;
+    for (int i = 0; i < n; ++i) store->set("item:" + std::to_string(i), "first");
+
+    std::multiset<std::string> seen;
+    int step = 0;
+    store->for_each_key("item:", [&](std::string_view key) {
+        seen.emplace(key);
+        // Rewrite a key far from this one: replaced entries must keep their single visit.
+        store->set("item:" + std::to_string((step++ * 7919 + 1000) % n), "rewritten");
+    });
+    CHECK(seen.size() == n);
+    CHECK(std::set<std::string>(seen.begin(), seen.end()).size() == n);
+}
