@@ -281,7 +281,11 @@ private:
         return true;
     }
 
-    void do_scan(std::string_view prefix, bool with_values, const entry_visitor& visit, time_point now) override {
+    /// Calls `fn(ref)` for each entry file that may hold a key under `prefix`: escaped names are
+    /// filtered here, before any file is opened; a hashed name may hold any key. `fn` returns false
+    /// to stop.
+    template <class Fn>
+    void for_each_entry_file(std::string_view prefix, Fn&& fn) {
         directory_listing listing(directory_fd_.get(), path_);
         while (const char* raw = listing.next()) {
             const std::string_view name(raw);
@@ -289,55 +293,54 @@ private:
             if (!entry_name(name, spelled)) continue;
             if (spelled && !starts_with(*spelled, prefix)) continue;
             const entry_ref ref{name, spelled ? std::optional<std::string_view>(*spelled) : std::nullopt};
+            if (!fn(ref)) return;
+        }
+    }
 
+    void do_scan(std::string_view prefix, bool with_values, const entry_visitor& visit, time_point now) override {
+        for_each_entry_file(prefix, [&](const entry_ref& ref) {
             wiped_buffer buffer;
             detail::record_view record;
             const load_status status = load(ref, buffer, record);
-            if (status == load_status::absent) continue;
+            if (status == load_status::absent) return true;
             if (status == load_status::corrupt) {
                 report(corrupt_error(ref));
-                continue;
+                return true;
             }
-            if (!starts_with(record.key, prefix) || !record.live(now)) continue;
-            if (!visit(record.key, with_values ? record.value : std::string_view())) return;
-        }
+            if (!starts_with(record.key, prefix) || !record.live(now)) return true;
+            return visit(record.key, with_values ? record.value : std::string_view());
+        });
     }
 
     std::size_t do_remove_prefix(std::string_view prefix, time_point now) override {
         std::size_t removed = 0;
         bool changed = false;
-        directory_listing listing(directory_fd_.get(), path_);
-        while (const char* raw = listing.next()) {
-            const std::string_view name(raw);
-            std::optional<std::string> spelled;
-            if (!entry_name(name, spelled)) continue;
-            if (spelled && !starts_with(*spelled, prefix)) continue;
-            const entry_ref ref{name, spelled ? std::optional<std::string_view>(*spelled) : std::nullopt};
-
-            stripe_guard guard(*this, stripe_of(name));
+        for_each_entry_file(prefix, [&](const entry_ref& ref) {
+            stripe_guard guard(*this, stripe_of(ref.name));
             wiped_buffer buffer;
             detail::record_view record;
             const load_status status = load(ref, buffer, record);
-            if (status == load_status::absent) continue;
+            if (status == load_status::absent) return true;
             if (status == load_status::corrupt) {
                 // In scope when the name tells the key, or when everything is: removed and counted
                 // as remove() would. A hashed name hides its key, so it may not be ours to delete.
-                if (!spelled && !prefix.empty()) {
+                if (!ref.key && !prefix.empty()) {
                     report(corrupt_error(ref));
-                    continue;
+                    return true;
                 }
                 if (unlink_entry(ref)) {
                     changed = true;
                     ++removed;
                 }
-                continue;
+                return true;
             }
-            if (!starts_with(record.key, prefix)) continue;
+            if (!starts_with(record.key, prefix)) return true;
             if (unlink_entry(ref)) {
                 changed = true;
                 if (record.live(now)) ++removed;
             }
-        }
+            return true;
+        });
         // One directory sync for the batch: the removals are durable when the call returns.
         if (changed) sync_directory_if_durable();
         return removed;
