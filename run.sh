@@ -38,7 +38,7 @@ build() {
         meson setup "$BUILD_DIR" ${MESON_ARGS:-} >/dev/null
     fi
     log "building"
-    ninja -C "$BUILD_DIR" >/dev/null
+    ninja -C "$BUILD_DIR"
 }
 
 case "${1:-}" in
