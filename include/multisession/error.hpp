@@ -30,6 +30,58 @@ const std::error_category& storage_category() noexcept;
 /// Makes storage_errc usable wherever a std::error_code is expected.
 std::error_code make_error_code(storage_errc e) noexcept;
 
+/// Error conditions raised by the HTTP(S) transport.
+enum class http_errc {
+    invalid_url = 1,      ///< not an absolute http(s) URL we can reach
+    insecure_url_refused, ///< plain http:// to a non-loopback host, or to loopback without explicit allowance
+    connect_failed,       ///< name resolution or TCP connect failed
+    tls_failed,           ///< TLS handshake failed: untrusted certificate, wrong host name, protocol
+    timeout,              ///< the connect, read or total deadline passed
+    connection_closed,    ///< the peer closed the connection before the response was complete
+    malformed_response,   ///< not a parseable HTTP/1.1 response
+    body_too_large,       ///< the response body exceeded the configured cap
+    shut_down,            ///< the transport was stopped while the request was pending
+};
+
+/// The category of http_errc codes; its name() is "multisession.http".
+const std::error_category& http_category() noexcept;
+
+/// Makes http_errc usable wherever a std::error_code is expected.
+std::error_code make_error_code(http_errc e) noexcept;
+
+/// Error conditions of the OAuth 2.0 / OpenID Connect protocol. The first group mirrors the token
+/// endpoint's `error` codes (RFC 6749 section 5.2, RFC 9449), so that `invalid_grant` (the refresh
+/// token is expired, revoked or was already used) is told apart from transport failures and 5xx.
+enum class oidc_errc {
+    invalid_grant = 1,      ///< the grant (refresh token, code) is not valid any more
+    invalid_client,         ///< client authentication failed
+    unauthorized_client,    ///< the client may not use this grant type
+    invalid_request,        ///< the provider found the request malformed
+    invalid_scope,          ///< a requested scope is not allowed
+    unsupported_grant_type, ///< the provider does not offer this grant
+    invalid_dpop_proof,     ///< the provider rejected the DPoP proof
+    use_dpop_nonce,         ///< the provider still demanded a DPoP nonce after the one retry
+    oauth_error,            ///< another OAuth error code (named in the message)
+    server_error,           ///< the provider answered 5xx (or `server_error` / `temporarily_unavailable`)
+    unexpected_status,      ///< a non-2xx answer without an OAuth error body
+    malformed_response,     ///< a body that is not the JSON document the protocol requires
+    issuer_mismatch,        ///< the discovery document or a token names another issuer
+    invalid_token,          ///< a JWT that is malformed or whose signature does not verify
+    unsupported_algorithm,  ///< a JWT or key algorithm outside the allow-list (`none` always is)
+    token_expired,          ///< `exp` has passed, beyond the allowed clock skew
+    token_not_yet_valid,    ///< `nbf` or `iat` lies in the future, beyond the allowed clock skew
+    audience_mismatch,      ///< the token is not meant for this client
+    unknown_key,            ///< no key in the issuer's JWKS matches the token, even after a refetch
+    invalid_key,            ///< a JWK that is malformed or of an unsupported type
+    missing_webid,          ///< no `webid` claim and a `sub` that is not a URL
+};
+
+/// The category of oidc_errc codes; its name() is "multisession.oidc".
+const std::error_category& oidc_category() noexcept;
+
+/// Makes oidc_errc usable wherever a std::error_code is expected.
+std::error_code make_error_code(oidc_errc e) noexcept;
+
 /// The one exception type of the library. Carries the code; what() is
 /// "<context>: <code message>" and never contains a stored value or secret.
 class error : public std::system_error {
@@ -41,3 +93,7 @@ public:
 
 template <>
 struct std::is_error_code_enum<multisession::storage_errc> : std::true_type {};
+template <>
+struct std::is_error_code_enum<multisession::http_errc> : std::true_type {};
+template <>
+struct std::is_error_code_enum<multisession::oidc_errc> : std::true_type {};
