@@ -2,6 +2,8 @@
 // place that turns an OpenSSL failure into a multisession::error. EVP interfaces only.
 #pragma once
 
+#include "core/printable.hpp"
+
 #include <multisession/error.hpp>
 
 #include <openssl/bn.h>
@@ -93,22 +95,7 @@ inline std::string random_bytes(std::size_t size) {
 
 /// `name` quoted, printable and bounded: for kids and algorithm names chosen by a provider.
 inline std::string quoted_identifier(std::string_view name) {
-    static constexpr std::size_t limit = 64;
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out = "'";
-    for (std::size_t i = 0; i < name.size() && i < limit; ++i) {
-        const auto c = static_cast<unsigned char>(name[i]);
-        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
-            out += static_cast<char>(c);
-        } else {
-            out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    if (name.size() > limit) out += "...";
-    out += "'";
-    return out;
+    return "'" + multisession::detail::printable(name, 64) + "'";
 }
 
 } // namespace multisession::oidc::detail

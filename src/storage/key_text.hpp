@@ -1,6 +1,8 @@
 // Rendering keys for error messages: printable, bounded, never a value.
 #pragma once
 
+#include "core/printable.hpp"
+
 #include <string>
 #include <string_view>
 
@@ -10,21 +12,9 @@ namespace multisession::detail {
 /// binary or 4 KB key still gives a one-line message.
 inline std::string printable_key(std::string_view key) {
     static constexpr std::size_t limit = 120;
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out = "'";
-    for (std::size_t i = 0; i < key.size() && i < limit; ++i) {
-        const auto c = static_cast<unsigned char>(key[i]);
-        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
-            out += static_cast<char>(c);
-        } else {
-            out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    if (key.size() > limit) out += "...(" + std::to_string(key.size()) + " bytes)";
-    out += "'";
-    return out;
+    std::string out = "'" + printable(key, limit);
+    if (key.size() > limit) out += "(" + std::to_string(key.size()) + " bytes)";
+    return out + "'";
 }
 
 /// "<what> <printable key>", the usual context of a storage error.

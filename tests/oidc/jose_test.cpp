@@ -49,11 +49,11 @@ json decode_part(const std::string& token, int index) {
     return json::parse(*bytes);
 }
 
-detail::shared_pkey generate(const char* type, std::size_t rsa_bits = 0) {
+oidc::detail::shared_pkey generate(const char* type, std::size_t rsa_bits = 0) {
     EVP_PKEY* key =
         rsa_bits ? EVP_PKEY_Q_keygen(nullptr, nullptr, type, rsa_bits) : EVP_PKEY_Q_keygen(nullptr, nullptr, type);
     REQUIRE(key != nullptr);
-    return detail::shared_pkey(key, detail::pkey_free{});
+    return oidc::detail::shared_pkey(key, oidc::detail::pkey_free{});
 }
 
 std::string bn_param(EVP_PKEY* key, const char* name) {
