@@ -18,16 +18,28 @@ PACKAGES=(meson ninja-build cmake pkg-config g++ python3 libboost1.81-dev nlohma
 log() { printf '==> %s\n' "$*" >&2; }
 
 deps() {
-    local missing=()
-    for p in "${PACKAGES[@]}"; do
+    local wanted=("${PACKAGES[@]}") missing=()
+    # The interoperability suite runs oidc-provider on node. Debian's node only when none is on
+    # PATH: a newer one installed another way is as good.
+    command -v node >/dev/null || wanted+=(nodejs)
+    command -v npm >/dev/null || wanted+=(npm)
+    for p in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    log "installing ${missing[*]}"
-    local sudo=()
-    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        local sudo=()
+        [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+        "${sudo[@]}" apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    # The npm packages exactly as package-lock.json pins them; npm ci leaves its own copy of the
+    # lock in node_modules, so a lock changed since then means a fresh install.
+    local interop=tests/interop
+    if [ ! -f "$interop/node_modules/.package-lock.json" ] || [ "$interop/package-lock.json" -nt "$interop/node_modules/.package-lock.json" ]; then
+        log "installing the npm packages of $interop"
+        npm ci --prefix "$interop" --no-audit --no-fund >/dev/null
+    fi
 }
 
 build() {

@@ -28,7 +28,7 @@ struct client_options {
     /// How long an unused kept-alive connection stays in the pool.
     std::chrono::seconds idle_timeout{30};
     /// PEM file of trusted CAs; empty means the system's default trust store.
-    std::string ca_file;
+    std::string ca_file{};
     /// Allow plain http:// to 127.0.0.1, localhost and [::1] (tests, local issuers). Plain HTTP to
     /// any other host is always refused.
     bool allow_insecure_loopback = false;

@@ -1,0 +1,375 @@
+// Interoperability with a real OpenID provider: the provider client and the Beast transport
+// against oidc-provider (tests/interop/provider.mjs), over plain HTTP and over HTTPS with a
+// generated CA. Discovery, client credentials (Basic and POST authentication, Bearer and DPoP),
+// refresh-token rotation with reuse detection, ID token verification and the WebID claim, DPoP
+// nonces, userinfo as a DPoP-protected resource, and a provider that closes idle connections.
+// Everything the provider hands out was minted by the provider itself; all traffic goes to
+// 127.0.0.1.
+#include "oidc/provider_client.hpp"
+
+#include "http/beast_transport.hpp"
+#include "oidc/dpop.hpp"
+#include "oidc/jwt.hpp"
+#include "oidc/wire_discovery.hpp"
+#include "oidc/wire_token.hpp"
+#include "oidc/wire_url.hpp"
+
+#include "../support/oidc_provider_process.hpp"
+#include "../support/temp_dir.hpp"
+#include "../support/test_ca.hpp"
+#include "../support/transport_thread.hpp"
+
+#include <multisession/error.hpp>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <future>
+#include <map>
+#include <memory>
+#include <thread>
+
+namespace http = multisession::http;
+namespace oidc = multisession::oidc;
+namespace test = multisession::test;
+using multisession::oidc_errc;
+using namespace std::chrono_literals;
+
+namespace {
+
+enum class scheme { http, https };
+
+// Provider configurations (see provider.mjs); each runs once per scheme and is shared by the tests.
+enum class flavour { standard, dpop_nonce, post_only };
+
+struct over_http {
+    static constexpr scheme value = scheme::http;
+};
+struct over_https {
+    static constexpr scheme value = scheme::https;
+};
+
+struct pki {
+    test::temp_dir dir;
+    test::test_ca ca{"multisession interop CA"};
+    test::tls_identity localhost = ca.issue_localhost();
+    std::string ca_file = ca.write_cert(dir.path()).string();
+};
+
+const pki& shared_pki() {
+    static const pki p;
+    return p;
+}
+
+// Started on first use and stopped at exit; a provider that fails to start fails each test that
+// needs it, with the provider's stderr in the message.
+const test::oidc_provider_process& shared_provider(scheme s, flavour f) {
+    static std::map<std::pair<scheme, flavour>, std::unique_ptr<test::oidc_provider_process>> running;
+    auto& slot = running[{s, f}];
+    if (!slot) {
+        test::oidc_provider_options options;
+        if (s == scheme::https) options.tls = shared_pki().localhost;
+        options.require_dpop_nonce = f == flavour::dpop_nonce;
+        options.client_secret_post_only = f == flavour::post_only;
+        slot = std::make_unique<test::oidc_provider_process>(std::move(options));
+    }
+    return *slot;
+}
+
+// A provider, and a client side for it: an io_context on its own thread, a Beast transport
+// (trusting the test CA for HTTPS; plain HTTP allowed to loopback only for the HTTP runs) and a
+// fresh provider client, so no cache carries over from one test to the next.
+class interop_fixture {
+public:
+    explicit interop_fixture(scheme s, flavour f = flavour::standard)
+        : provider_(shared_provider(s, f)), io_(http_options(s)) {
+        oidc::provider_client_options options;
+        options.allow_insecure_loopback = s == scheme::http;
+        client_ = oidc::provider_client::create(io_.transport(), options);
+    }
+
+    [[nodiscard]] const std::string& issuer() const { return provider_.issuer(); }
+    [[nodiscard]] oidc::provider_client& client() { return *client_; }
+    [[nodiscard]] http::transport& transport() { return *io_.transport(); }
+
+    std::string mint(std::string_view client_id, std::string_view account,
+                     const std::optional<oidc::dpop_key>& bound_to = std::nullopt) {
+        std::optional<std::string> jkt;
+        if (bound_to) jkt = bound_to->thumbprint();
+        return provider_.mint_refresh_token(*io_.transport(), client_id, account, jkt);
+    }
+
+    // One raw exchange, for looking at the provider's answers below the provider client.
+    http::response send(http::request req) {
+        auto [ec, res] = io_.send(std::move(req), 30s);
+        REQUIRE_MESSAGE(!ec, ec.message());
+        return res;
+    }
+
+private:
+    // HTTPS trusts the test CA; plain HTTP is allowed to loopback only for the HTTP runs.
+    static http::client_options http_options(scheme s) {
+        http::client_options options;
+        if (s == scheme::https)
+            options.ca_file = shared_pki().ca_file;
+        else
+            options.allow_insecure_loopback = true;
+        return options;
+    }
+
+    const test::oidc_provider_process& provider_;
+    test::transport_thread io_;
+    std::shared_ptr<oidc::provider_client> client_;
+};
+
+oidc::client_info confidential_client() {
+    return {std::string(test::interop_confidential_client_id), std::string(test::interop_confidential_client_secret),
+            oidc::client_type::static_client};
+}
+
+oidc::client_info public_client() {
+    return {std::string(test::interop_public_client_id), std::nullopt, oidc::client_type::static_client};
+}
+
+// A distinct account per call, so tests never share a grant.
+std::string fresh_account(std::string_view prefix) {
+    static std::atomic<int> next{0};
+    return std::string(prefix) + "-" + std::to_string(++next);
+}
+
+bool contains(const std::vector<std::string>& list, std::string_view value) {
+    return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+// The claims of a refresh's ID token, verified against the provider's JWKS.
+nlohmann::json verified_id_token(interop_fixture& f, const oidc::client_info& client, const oidc::token_set& tokens) {
+    REQUIRE(tokens.id_token.has_value());
+    return f.client().verify_jwt(f.issuer(), client.client_id, *tokens.id_token);
+}
+
+} // namespace
+
+TYPE_TO_STRING(over_http);
+TYPE_TO_STRING(over_https);
+
+TEST_CASE("oidc-provider is installed for the interoperability suite") {
+    // Fails rather than skips: CI installs it, and a suite that silently does nothing reads as a pass.
+    REQUIRE_MESSAGE(test::interop_available(),
+                    "oidc-provider is not installed under $MULTISESSION_INTEROP_DIR/node_modules; "
+                    "install it with `./run.sh deps` (or `npm ci` in tests/interop)");
+}
+
+TEST_CASE("a provider that cannot start fails with its stderr") {
+    test::oidc_provider_options options;
+    options.tls = test::tls_identity{"not a certificate", "not a key"};
+    std::string message;
+    try {
+        test::oidc_provider_process broken(options);
+    } catch (const std::runtime_error& e) {
+        message = e.what();
+    }
+    CHECK(message.find("did not start") != std::string::npos);
+    CHECK(message.find("its stderr:") != std::string::npos);
+    CHECK(message.find("(empty)") == std::string::npos);
+}
+
+TEST_CASE_TEMPLATE("discovery names the issuer, its endpoints and DPoP support", T, over_http, over_https) {
+    interop_fixture f(T::value);
+    const auto metadata = f.client().discover(f.issuer());
+    CHECK(metadata->issuer == f.issuer());
+    CHECK(metadata->token_endpoint == f.issuer() + "/token");
+    CHECK(metadata->jwks_uri == f.issuer() + "/jwks");
+    CHECK(contains(metadata->dpop_signing_alg_values_supported, "ES256"));
+    CHECK(contains(metadata->token_endpoint_auth_methods_supported, "client_secret_basic"));
+    CHECK(contains(metadata->token_endpoint_auth_methods_supported, "client_secret_post"));
+    CHECK(contains(metadata->token_endpoint_auth_methods_supported, "none"));
+    CHECK(contains(metadata->grant_types_supported, "refresh_token"));
+    CHECK(contains(metadata->grant_types_supported, "client_credentials"));
+    CHECK(contains(metadata->scopes_supported, "webid"));
+    CHECK(contains(metadata->claims_supported, "webid"));
+
+    // Served from the cache the second time.
+    CHECK(f.client().discover(f.issuer())->token_endpoint == metadata->token_endpoint);
+    CHECK(f.client().stats().discovery_fetches == 1);
+
+    // Both signing keys (ES256 and RS256) load.
+    const auto keys = f.client().fetch_jwks(f.issuer());
+    CHECK(keys->keys().size() == 2);
+    CHECK(keys->skipped() == 0);
+}
+
+TEST_CASE_TEMPLATE("client credentials for the confidential client, Bearer and DPoP", T, over_http, over_https) {
+    SUBCASE("client_secret_basic (advertised, so chosen)") {
+        interop_fixture f(T::value);
+        const auto bearer = f.client().client_credentials(f.issuer(), confidential_client(), std::nullopt);
+        CHECK_FALSE(bearer.access_token.empty());
+        CHECK(bearer.token_type == "Bearer");
+        CHECK(bearer.expires_in == std::chrono::seconds(3600));
+        CHECK_FALSE(bearer.refresh_token.has_value());
+        CHECK(bearer.scope == std::string(oidc::default_client_credentials_scope));
+
+        const auto key = oidc::dpop_key::generate();
+        const auto dpop = f.client().client_credentials(f.issuer(), confidential_client(), key);
+        CHECK(dpop.token_type == "DPoP");
+        CHECK(dpop.access_token != bearer.access_token);
+
+        auto wrong = confidential_client();
+        wrong.client_secret = "not-the-secret";
+        CHECK(test::code_of([&] { (void)f.client().client_credentials(f.issuer(), wrong, std::nullopt); }) ==
+              oidc_errc::invalid_client);
+    }
+    SUBCASE("client_secret_post (the only secret method advertised)") {
+        interop_fixture f(T::value, flavour::post_only);
+        const auto metadata = f.client().discover(f.issuer());
+        CHECK_FALSE(contains(metadata->token_endpoint_auth_methods_supported, "client_secret_basic"));
+        CHECK(oidc::choose_client_auth(*metadata, confidential_client()) == oidc::client_auth_method::client_secret_post);
+
+        CHECK(f.client().client_credentials(f.issuer(), confidential_client(), std::nullopt).token_type == "Bearer");
+        CHECK(f.client().client_credentials(f.issuer(), confidential_client(), oidc::dpop_key::generate()).token_type ==
+              "DPoP");
+    }
+    SUBCASE("client_secret_post to a provider that also takes Basic") {
+        // The wire builder with an explicit method: the provider accepts either for a secret client.
+        interop_fixture f(T::value);
+        const auto metadata = f.client().discover(f.issuer());
+        auto res = f.send(oidc::client_credentials_request(*metadata, confidential_client(),
+                                                           oidc::client_auth_method::client_secret_post));
+        CHECK(res.status == 200);
+        CHECK(oidc::parse_token_response(res, std::nullopt).tokens.token_type == "Bearer");
+    }
+}
+
+TEST_CASE_TEMPLATE("a DPoP-bound refresh token rotates, and reusing the old one revokes the grant", T, over_http,
+                   over_https) {
+    interop_fixture f(T::value);
+    const auto client = public_client();
+    const auto key = oidc::dpop_key::generate();
+    const auto account = fresh_account("dpop");
+    const auto first = f.mint(client.client_id, account, key);
+
+    // The binding is enforced: no proof, or a proof by another key, is refused without using the
+    // token up.
+    CHECK(test::code_of([&] { (void)f.client().refresh(f.issuer(), client, first, std::nullopt); }) ==
+          oidc_errc::invalid_grant);
+    CHECK(test::code_of([&] { (void)f.client().refresh(f.issuer(), client, first, oidc::dpop_key::generate()); }) ==
+          oidc_errc::invalid_grant);
+
+    const auto r1 = f.client().refresh(f.issuer(), client, first, key);
+    CHECK(r1.token_type == "DPoP");
+    REQUIRE(r1.refresh_token.has_value());
+    CHECK(r1.refresh_token_rotated);
+    CHECK(*r1.refresh_token != first);
+
+    // The new token works again (and rotates again).
+    const auto r2 = f.client().refresh(f.issuer(), client, *r1.refresh_token, key);
+    REQUIRE(r2.refresh_token.has_value());
+    CHECK(r2.refresh_token_rotated);
+    CHECK(*r2.refresh_token != *r1.refresh_token);
+
+    // The access token is bound to the key: the provider's userinfo endpoint takes it with a proof.
+    const auto userinfo = f.client().discover(f.issuer())->userinfo_endpoint;
+    REQUIRE(userinfo.has_value());
+    const auto res = f.client().fetch({"GET", *userinfo, {}, {}}, oidc::resource_credentials{r2.access_token, "DPoP", key});
+    CHECK(res.status == 200);
+    CHECK(nlohmann::json::parse(res.body, nullptr, false).value("webid", "") == test::interop_webid(account));
+
+    // Reuse of a rotated-away token: invalid_grant, and the provider revokes the whole grant, so
+    // even the newest token is dead afterwards.
+    CHECK(test::code_of([&] { (void)f.client().refresh(f.issuer(), client, first, key); }) == oidc_errc::invalid_grant);
+    CHECK(test::code_of([&] { (void)f.client().refresh(f.issuer(), client, *r2.refresh_token, key); }) ==
+          oidc_errc::invalid_grant);
+}
+
+TEST_CASE_TEMPLATE("a Bearer refresh token rotates, and the old one is refused", T, over_http, over_https) {
+    interop_fixture f(T::value);
+    const auto client = confidential_client();
+    const auto first = f.mint(client.client_id, fresh_account("bearer"));
+
+    const auto r1 = f.client().refresh(f.issuer(), client, first, std::nullopt);
+    CHECK(r1.token_type == "Bearer");
+    REQUIRE(r1.refresh_token.has_value());
+    CHECK(r1.refresh_token_rotated);
+    CHECK(*r1.refresh_token != first);
+
+    const auto r2 = f.client().refresh(f.issuer(), client, *r1.refresh_token, std::nullopt);
+    REQUIRE(r2.refresh_token.has_value());
+    CHECK(*r2.refresh_token != *r1.refresh_token);
+
+    CHECK(test::code_of([&] { (void)f.client().refresh(f.issuer(), client, *r1.refresh_token, std::nullopt); }) ==
+          oidc_errc::invalid_grant);
+    CHECK(test::code_of([&] { (void)f.client().refresh(f.issuer(), client, *r2.refresh_token, std::nullopt); }) ==
+          oidc_errc::invalid_grant);
+
+    // An unbound token may still be redeemed with a proof, which binds the new access token.
+    const auto other = f.mint(client.client_id, fresh_account("bearer"));
+    CHECK(f.client().refresh(f.issuer(), client, other, oidc::dpop_key::generate()).token_type == "DPoP");
+}
+
+TEST_CASE_TEMPLATE("the ID token of a refresh verifies and carries the WebID", T, over_http, over_https) {
+    interop_fixture f(T::value);
+    // The confidential client's ID tokens are ES256, the public client's RS256 (see provider.mjs).
+    for (const auto& client : {confidential_client(), public_client()}) {
+        CAPTURE(client.client_id);
+        const auto account = fresh_account("webid");
+        const auto key = oidc::dpop_key::generate();
+        const auto tokens = f.client().refresh(f.issuer(), client, f.mint(client.client_id, account, key), key);
+        const auto claims = verified_id_token(f, client, tokens);
+        CHECK(claims.at("iss") == f.issuer());
+        CHECK(claims.at("aud") == client.client_id);
+        CHECK(claims.at("sub") == account);
+        CHECK(oidc::webid_from_claims(claims) == test::interop_webid(account));
+
+        // Meant for this client only.
+        CHECK(test::code_of([&] { (void)f.client().verify_jwt(f.issuer(), "someone-else", *tokens.id_token); }) ==
+              oidc_errc::audience_mismatch);
+    }
+    CHECK(f.client().stats().jwks_fetches == 1);
+}
+
+TEST_CASE_TEMPLATE("a provider that demands DPoP nonces", T, over_http, over_https) {
+    interop_fixture f(T::value, flavour::dpop_nonce);
+    const auto metadata = f.client().discover(f.issuer());
+    const auto client = public_client();
+    const auto key = oidc::dpop_key::generate();
+    const auto first = f.mint(client.client_id, fresh_account("nonce"), key);
+
+    // What the provider answers a proof without a nonce: 400 use_dpop_nonce and a DPoP-Nonce header.
+    const auto proof = oidc::make_dpop_proof(key, "POST", metadata->token_endpoint, f.client().now());
+    const auto refused = f.send(oidc::refresh_token_request(*metadata, client, oidc::client_auth_method::none, first,
+                                                            std::nullopt, proof));
+    CHECK(refused.status == 400);
+    const auto error = oidc::parse_oauth_error(refused);
+    REQUIRE(error.has_value());
+    CHECK(error->error == "use_dpop_nonce");
+    CHECK(oidc::dpop_nonce_of(refused).has_value());
+
+    // The provider client retries once with the nonce, then remembers it for the origin.
+    const auto r1 = f.client().refresh(f.issuer(), client, first, key);
+    CHECK(r1.token_type == "DPoP");
+    REQUIRE(r1.refresh_token.has_value());
+    CHECK(f.client().stats().nonce_retries == 1);
+    CHECK(f.client().cached_nonce(oidc::origin_of(f.issuer())).has_value());
+
+    // The remembered nonce is accepted: no further retry.
+    const auto r2 = f.client().refresh(f.issuer(), client, *r1.refresh_token, key);
+    CHECK(r2.refresh_token_rotated);
+    CHECK(f.client().client_credentials(f.issuer(), confidential_client(), key).token_type == "DPoP");
+    CHECK(f.client().stats().nonce_retries == 1);
+
+    // The resource side (userinfo) takes the same nonces.
+    const auto res = f.client().fetch({"GET", *metadata->userinfo_endpoint, {}, {}},
+                                      oidc::resource_credentials{r2.access_token, "DPoP", key});
+    CHECK(res.status == 200);
+}
+
+TEST_CASE_TEMPLATE("requests after the provider closed an idle kept-alive connection", T, over_http, over_https) {
+    // Node closes kept-alive connections after 5 s of silence, long before the client's pool would.
+    interop_fixture f(T::value);
+    const auto client = confidential_client();
+    const auto first = f.client().refresh(f.issuer(), client, f.mint(client.client_id, fresh_account("idle")),
+                                          std::nullopt);
+    std::this_thread::sleep_for(6s);
+    const auto second = f.client().refresh(f.issuer(), client, *first.refresh_token, std::nullopt);
+    CHECK(second.refresh_token_rotated);
+}

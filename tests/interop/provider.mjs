@@ -1,0 +1,251 @@
+// The OpenID provider the interoperability suite talks to: oidc-provider on 127.0.0.1, configured
+// the way Solid identity providers are (DPoP, rotating refresh tokens, a `webid` claim in the ID
+// token), plus one test-only route that mints refresh tokens without a browser login.
+//
+//   node provider.mjs <port> [--cert cert.pem --key key.pem] [--dpop-nonce] [--post-only] [--watch-stdin]
+//
+// Port 0 picks a free port. Prints `READY <port>` once listening and runs until killed.
+//   --cert/--key   serve HTTPS with this certificate (it must cover IP:127.0.0.1)
+//   --dpop-nonce   require a server-provided DPoP nonce on every DPoP proof (RFC 9449 section 8)
+//   --post-only    advertise and register client_secret_post only, so clients must pick it
+//   --watch-stdin  exit when stdin reaches its end: the parent holds the pipe's other end, so a
+//                  parent that dies without stopping us (a killed test) does not leave us running
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+
+import Provider from 'oidc-provider';
+
+const HOST = '127.0.0.1';
+
+function parseArgs(argv) {
+    const options = {
+        port: Number(argv[0] ?? 0), dpopNonce: false, postOnly: false, watchStdin: false,
+    };
+    for (let i = 1; i < argv.length; i += 1) {
+        switch (argv[i]) {
+        case '--cert': options.cert = argv[++i]; break;
+        case '--key': options.key = argv[++i]; break;
+        case '--dpop-nonce': options.dpopNonce = true; break;
+        case '--post-only': options.postOnly = true; break;
+        case '--watch-stdin': options.watchStdin = true; break;
+        default: throw new Error(`unknown argument ${argv[i]}`);
+        }
+    }
+    if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
+        throw new Error('the first argument must be a port number (0 for any)');
+    }
+    if (Boolean(options.cert) !== Boolean(options.key)) throw new Error('--cert and --key go together');
+    return options;
+}
+
+// The bundled memory adapter is an LRU of 1000 entries: a suite minting many sessions would see
+// tokens vanish. This one keeps everything until it expires.
+const store = new Map();
+const grantMembers = new Map(); // grantId -> keys of the tokens issued under that grant
+
+class UnboundedAdapter {
+    constructor(model) { this.model = model; }
+
+    key(id) { return `${this.model}:${id}`; }
+
+    async upsert(id, payload, expiresIn) {
+        const key = this.key(id);
+        store.set(key, { payload, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : Infinity });
+        if (payload.grantId) {
+            if (!grantMembers.has(payload.grantId)) grantMembers.set(payload.grantId, new Set());
+            grantMembers.get(payload.grantId).add(key);
+        }
+    }
+
+    async find(id) {
+        const entry = store.get(this.key(id));
+        if (!entry) return undefined;
+        if (entry.expiresAt <= Date.now()) {
+            store.delete(this.key(id));
+            return undefined;
+        }
+        return entry.payload;
+    }
+
+    async findByUid(uid) {
+        for (const [key, { payload }] of store) {
+            if (key.startsWith(`${this.model}:`) && payload.uid === uid) return payload;
+        }
+        return undefined;
+    }
+
+    async findByUserCode(userCode) {
+        for (const [key, { payload }] of store) {
+            if (key.startsWith(`${this.model}:`) && payload.userCode === userCode) return payload;
+        }
+        return undefined;
+    }
+
+    async consume(id) {
+        const payload = await this.find(id);
+        if (payload) payload.consumed = Math.floor(Date.now() / 1000);
+    }
+
+    async destroy(id) { store.delete(this.key(id)); }
+
+    async revokeByGrantId(grantId) {
+        for (const key of grantMembers.get(grantId) ?? []) store.delete(key);
+        grantMembers.delete(grantId);
+    }
+}
+
+// Fresh signing keys on every start: nothing secret lives in the repository.
+function signingKeys() {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+    return [
+        { ...ec, kid: 'es256-1', alg: 'ES256', use: 'sig' },
+        { ...rsa, kid: 'rs256-1', alg: 'RS256', use: 'sig' },
+    ];
+}
+
+// The WebID the test accounts claim; nothing dereferences it.
+const webidOf = (accountId) => `https://pod.example/${encodeURIComponent(accountId)}/profile/card#me`;
+
+const OIDC_SCOPE = 'openid offline_access webid';
+
+function createProvider(issuer, options) {
+    const secretMethod = options.postOnly ? 'client_secret_post' : 'client_secret_basic';
+    const redirect = 'http://127.0.0.1/callback';
+    return new Provider(issuer, {
+        adapter: UnboundedAdapter,
+        clients: [
+            {
+                client_id: 'confidential-client',
+                // Characters that Basic authentication must form-encode (RFC 6749 section 2.3.1):
+                // a client that skips the encoding fails here.
+                client_secret: 's3cret:with%odd+chars and/=',
+                token_endpoint_auth_method: secretMethod,
+                grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+                response_types: ['code'],
+                redirect_uris: [redirect],
+                id_token_signed_response_alg: 'ES256',
+            },
+            {
+                client_id: 'public-client',
+                token_endpoint_auth_method: 'none',
+                grant_types: ['authorization_code', 'refresh_token'],
+                response_types: ['code'],
+                redirect_uris: [redirect],
+                // RS256 here, ES256 above: both signature families go through the client's JWKS code.
+                id_token_signed_response_alg: 'RS256',
+            },
+        ],
+        clientAuthMethods: options.postOnly ? ['none', 'client_secret_post']
+            : ['none', 'client_secret_basic', 'client_secret_post'],
+        jwks: { keys: signingKeys() },
+        cookies: { keys: [randomBytes(32).toString('hex')] },
+        claims: { openid: ['sub'], webid: ['webid'] },
+        // Solid clients read `webid` from the ID token itself, not from userinfo.
+        conformIdTokenClaims: false,
+        async findAccount(ctx, accountId) {
+            return {
+                accountId,
+                async claims() { return { sub: accountId, webid: webidOf(accountId) }; },
+            };
+        },
+        features: {
+            devInteractions: { enabled: false },
+            clientCredentials: { enabled: true },
+            dPoP: options.dpopNonce
+                ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
+                : { enabled: true },
+        },
+        rotateRefreshToken: true,
+        // A refresh token whenever the client may use them, offline_access asked for or not.
+        issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+        ttl: {
+            AccessToken: 3600,
+            AuthorizationCode: 60,
+            ClientCredentials: 3600,
+            Grant: 14 * 24 * 3600,
+            IdToken: 3600,
+            Interaction: 3600,
+            RefreshToken: 14 * 24 * 3600,
+            Session: 14 * 24 * 3600,
+        },
+    });
+}
+
+function readJson(req) {
+    return new Promise((resolve, reject) => {
+        const chunks = [];
+        req.on('data', (c) => chunks.push(c));
+        req.on('end', () => {
+            try { resolve(JSON.parse(Buffer.concat(chunks).toString('utf8'))); } catch (e) { reject(e); }
+        });
+        req.on('error', reject);
+    });
+}
+
+function reply(res, status, body) {
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify(body));
+}
+
+// POST /test/mint {client_id, account_id, dpop_jkt?} -> {refresh_token}: what a finished login
+// would leave behind (a Grant for OIDC_SCOPE and a refresh token under it), made with the
+// provider's own models so the token endpoint treats it like any other. With dpop_jkt the token is
+// bound to that key thumbprint, as the provider binds public clients' tokens after a DPoP login.
+async function mint(provider, req, res) {
+    let body;
+    try { body = await readJson(req); } catch { reply(res, 400, { error: 'invalid_json' }); return; }
+    const { client_id: clientId, account_id: accountId, dpop_jkt: jkt } = body ?? {};
+    const client = typeof clientId === 'string' ? await provider.Client.find(clientId) : undefined;
+    if (!client || typeof accountId !== 'string' || !accountId || (jkt !== undefined && typeof jkt !== 'string')) {
+        reply(res, 400, { error: 'invalid_request' });
+        return;
+    }
+    const grant = new provider.Grant({ accountId, clientId });
+    grant.addOIDCScope(OIDC_SCOPE);
+    const grantId = await grant.save();
+    const token = new provider.RefreshToken({
+        accountId,
+        client,
+        grantId,
+        gty: 'authorization_code',
+        scope: OIDC_SCOPE,
+        authTime: Math.floor(Date.now() / 1000),
+        rotations: 0,
+        ...(jkt ? { jkt } : {}),
+    });
+    reply(res, 200, { refresh_token: await token.save() });
+}
+
+const options = parseArgs(process.argv.slice(2));
+const tls = options.cert ? { cert: readFileSync(options.cert), key: readFileSync(options.key) } : undefined;
+
+// The issuer names the port, which is known only once listening: the provider is made in the
+// listen callback, which runs before any connection is served.
+let provider;
+let providerCallback;
+const handler = (req, res) => {
+    if (req.method === 'POST' && req.url === '/test/mint') {
+        mint(provider, req, res).catch((err) => reply(res, 500, { error: 'server_error', error_description: String(err) }));
+        return;
+    }
+    providerCallback(req, res);
+};
+const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
+
+server.listen(options.port, HOST, () => {
+    const { port } = server.address();
+    provider = createProvider(`${tls ? 'https' : 'http'}://${HOST}:${port}`, options);
+    providerCallback = provider.callback();
+    // The test reads this line to learn the port; nothing else goes to stdout.
+    process.stdout.write(`READY ${port}\n`);
+});
+
+// Stopped by the test with SIGTERM: exit at once instead of waiting for kept-alive connections.
+process.on('SIGTERM', () => process.exit(0));
+if (options.watchStdin) {
+    process.stdin.on('end', () => process.exit(0));
+    process.stdin.resume();
+}
