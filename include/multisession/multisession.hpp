@@ -2,6 +2,7 @@
 #pragma once
 
 #include <multisession/error.hpp>
+#include <multisession/session.hpp>
 #include <multisession/storage.hpp>
 #include <multisession/storage/encrypted.hpp>
 #include <multisession/storage/file.hpp>

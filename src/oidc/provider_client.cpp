@@ -6,6 +6,8 @@
 #include "oidc/wire_text.hpp"
 #include "oidc/wire_url.hpp"
 
+#include "core/current_error.hpp"
+
 #include <multisession/error.hpp>
 
 #include <algorithm>
@@ -22,19 +24,8 @@ namespace {
 
 using clock_type = std::chrono::system_clock;
 
-/// The code of the exception in flight. The protocol layer's parsers and builders throw
-/// multisession::error; anything else (an allocation failure, a bug) is still turned into a code,
-/// so that no completion callback is ever skipped.
 std::error_code current_error_code() noexcept {
-    try {
-        throw;
-    } catch (const error& e) {
-        return e.code();
-    } catch (const std::bad_alloc&) {
-        return std::make_error_code(std::errc::not_enough_memory);
-    } catch (...) {
-        return oidc_errc::malformed_response;
-    }
+    return multisession::detail::current_error_code(oidc_errc::malformed_response);
 }
 
 /// One cache entry per issuer: "https://a" and "https://a/" fetch the same discovery document (see

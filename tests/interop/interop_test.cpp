@@ -2,7 +2,8 @@
 // against oidc-provider (tests/interop/provider.mjs), over plain HTTP and over HTTPS with a
 // generated CA. Discovery, client credentials (Basic and POST authentication, Bearer and DPoP),
 // refresh-token rotation with reuse detection, ID token verification and the WebID claim, DPoP
-// nonces, userinfo as a DPoP-protected resource, and a provider that closes idle connections.
+// nonces, userinfo as a DPoP-protected resource, a provider that closes idle connections, and a
+// store written by Inrupt's own Node library (inrupt_store.mjs) taken over from its records.
 // Everything the provider hands out was minted by the provider itself; all traffic goes to
 // 127.0.0.1.
 #include "oidc/provider_client.hpp"
@@ -23,12 +24,24 @@
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <csignal>
+#include <cstring>
+#include <fstream>
 #include <future>
 #include <map>
 #include <memory>
+#include <set>
+#include <sstream>
 #include <thread>
+
+extern char** environ;
 
 namespace http = multisession::http;
 namespace oidc = multisession::oidc;
@@ -146,6 +159,106 @@ bool contains(const std::vector<std::string>& list, std::string_view value) {
 nlohmann::json verified_id_token(interop_fixture& f, const oidc::client_info& client, const oidc::token_set& tokens) {
     REQUIRE(tokens.id_token.has_value());
     return f.client().verify_jwt(f.issuer(), client.client_id, *tokens.id_token);
+}
+
+std::string read_text(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+struct script_run {
+    int exit_code = -1; ///< the exit code, 128 + the signal number, or -1 when it was killed for time
+    std::string output; ///< stdout and stderr together
+    std::chrono::milliseconds took{};
+};
+
+// Runs `node <args...>` with `extra_env` added to this process's environment, and waits for it at
+// most `timeout`; past that it is killed by PID. Output goes to a file in `dir`, not a pipe:
+// nothing has to drain it while we wait.
+script_run run_node(const std::vector<std::string>& args,
+                    const std::vector<std::pair<std::string, std::string>>& extra_env, const std::filesystem::path& dir,
+                    std::chrono::milliseconds timeout) {
+    std::vector<std::string> argv{"node"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+        const std::string_view entry(*e);
+        const bool replaced = std::any_of(extra_env.begin(), extra_env.end(), [&](const auto& kv) {
+            return entry.substr(0, kv.first.size() + 1) == kv.first + "=";
+        });
+        if (!replaced) env.emplace_back(entry);
+    }
+    for (const auto& [name, value] : extra_env)
+        env.push_back(name + "=" + value);
+
+    const std::string output_path = (dir / "node-output.log").string();
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
+    std::vector<char*> argp;
+    for (auto& a : argv)
+        argp.push_back(a.data());
+    argp.push_back(nullptr);
+    std::vector<char*> envp;
+    for (auto& e : env)
+        envp.push_back(e.data());
+    envp.push_back(nullptr);
+
+    const auto started = std::chrono::steady_clock::now();
+    pid_t pid = -1;
+    const int rc = ::posix_spawnp(&pid, "node", &actions, nullptr, argp.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) throw std::runtime_error(std::string("cannot start node: ") + std::strerror(rc));
+
+    script_run run;
+    int status = 0;
+    for (;;) {
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+            run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            break;
+        }
+        if (std::chrono::steady_clock::now() - started > timeout) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            break;
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    run.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    run.output = read_text(output_path);
+    return run;
+}
+
+// A session record of Inrupt's store: a JSON object whose values are all strings.
+std::map<std::string, std::string> parse_record(const std::string& text) {
+    const auto json = nlohmann::json::parse(text, nullptr, false);
+    REQUIRE(json.is_object());
+    std::map<std::string, std::string> record;
+    for (const auto& [name, value] : json.items()) {
+        CAPTURE(name);
+        REQUIRE(value.is_string());
+        record[name] = value.get<std::string>();
+    }
+    return record;
+}
+
+// The first of `names` the record has: Inrupt writes some fields under two spellings.
+std::optional<std::string> field(const std::map<std::string, std::string>& record,
+                                 std::initializer_list<std::string_view> names) {
+    for (const auto name : names) {
+        if (const auto it = record.find(std::string(name)); it != record.end()) return it->second;
+    }
+    return std::nullopt;
+}
+
+oidc::client_type client_type_of(const std::optional<std::string>& stored) {
+    if (stored == "static") return oidc::client_type::static_client;
+    if (stored == "solid-oidc") return oidc::client_type::solid_oidc;
+    return oidc::client_type::dynamic;
 }
 
 } // namespace
@@ -372,4 +485,129 @@ TEST_CASE_TEMPLATE("requests after the provider closed an idle kept-alive connec
     std::this_thread::sleep_for(6s);
     const auto second = f.client().refresh(f.issuer(), client, *first.refresh_token, std::nullopt);
     CHECK(second.refresh_token_rotated);
+}
+
+namespace {
+
+// inrupt_store.mjs logs three sessions in with @inrupt/solid-client-authn-node (authorization
+// code, through provider.mjs's login and consent route): a static client with DPoP and with
+// Bearer, and a Solid-OIDC public client with DPoP. Every session it leaves in the store must be
+// usable from the records alone.
+void redeem_inrupt_written_store(scheme s) {
+    // Installed with oidc-provider (package-lock.json); an older node_modules lacks it.
+    REQUIRE_MESSAGE(std::filesystem::is_regular_file(test::interop_dir() /
+                                                     "node_modules/@inrupt/solid-client-authn-node/package.json"),
+                    "@inrupt/solid-client-authn-node is not installed under $MULTISESSION_INTEROP_DIR/node_modules; "
+                    "install it with `./run.sh deps` (or `npm ci` in tests/interop)");
+    interop_fixture f(s);
+    test::temp_dir dir;
+    const auto out = dir / "inrupt-store.json";
+    const auto account_prefix = fresh_account("inrupt");
+    const auto script = (test::interop_dir() / "inrupt_store.mjs").string();
+    std::vector<std::string> args{script, "--issuer", f.issuer(), "--out", out.string()};
+    args.insert(args.end(), {"--sessions", "3", "--account", account_prefix});
+    std::vector<std::pair<std::string, std::string>> env;
+    if (s == scheme::https) {
+        // Node trusts extra CAs only from its start-up environment; with the variable already set
+        // the script does not start itself again.
+        args.insert(args.end(), {"--ca", shared_pki().ca_file});
+        env.emplace_back("NODE_EXTRA_CA_CERTS", shared_pki().ca_file);
+    }
+    const auto run = run_node(args, env, dir.path(), 60s);
+    MESSAGE("inrupt_store.mjs took " << run.took.count() << " ms");
+    REQUIRE_MESSAGE(run.exit_code == 0, "inrupt_store.mjs "
+                                            << (run.exit_code < 0 ? std::string("did not finish within 60 s")
+                                                                  : "exited with " + std::to_string(run.exit_code))
+                                            << ":\n"
+                                            << run.output);
+
+    const auto dump = nlohmann::json::parse(read_text(out), nullptr, false);
+    REQUIRE(dump.is_object());
+    // The library stores strings only.
+    for (const auto& [key, value] : dump.items()) {
+        CAPTURE(key);
+        CHECK(value.is_string());
+    }
+
+    // The index lists exactly the three sessions logged in.
+    REQUIRE(dump.contains("solidClientAuthn:registeredSessions"));
+    const auto index =
+        nlohmann::json::parse(dump["solidClientAuthn:registeredSessions"].get<std::string>(), nullptr, false);
+    REQUIRE(index.is_array());
+    REQUIRE(index.size() == 3);
+    std::set<std::string> indexed;
+    for (const auto& id : index) {
+        REQUIRE(id.is_string());
+        indexed.insert(id.get<std::string>());
+    }
+    CHECK(indexed.size() == 3);
+    CHECK(dump.contains("issuerConfig:" + f.issuer()));
+
+    static constexpr std::string_view user_prefix = "solidClientAuthenticationUser:";
+    std::set<std::string> redeemed;
+    std::set<std::string> accounts;
+    std::map<std::string, int> kinds; // "<clientType> <dpop>" -> sessions
+    for (const auto& [key, value] : dump.items()) {
+        if (key.rfind(user_prefix, 0) != 0) continue;
+        const std::string id = key.substr(user_prefix.size());
+        CAPTURE(id);
+        const auto record = parse_record(value.get<std::string>());
+        if (!record.contains("issuer") || !record.contains("refreshToken")) {
+            // The other kind of record under this prefix: an OAuth state pointing at its session.
+            CHECK(record.size() == 1);
+            CHECK(indexed.contains(field(record, {"sessionId"}).value_or("")));
+            continue;
+        }
+        CHECK(indexed.contains(id));
+        CHECK(record.at("issuer") == f.issuer());
+        CHECK(field(record, {"isLoggedIn"}) == "true");
+
+        const auto client_id = field(record, {"clientId", "clientAppId"});
+        REQUIRE(client_id.has_value());
+        const oidc::client_info client{*client_id, field(record, {"clientSecret", "clientAppSecret"}),
+                                       client_type_of(field(record, {"clientType"}))};
+        const bool dpop = field(record, {"dpop"}) == "true";
+        kinds[field(record, {"clientType"}).value_or("?") + (dpop ? " DPoP" : " Bearer")] += 1;
+        std::optional<oidc::dpop_key> key_of_record;
+        if (dpop) {
+            const auto public_jwk = field(record, {"publicKey"});
+            const auto private_jwk = field(record, {"privateKey"});
+            REQUIRE(public_jwk.has_value());
+            REQUIRE(private_jwk.has_value());
+            key_of_record = oidc::dpop_key::from_jwk(*public_jwk, *private_jwk);
+        }
+
+        const auto& stored_token = record.at("refreshToken");
+        if (client.type == oidc::client_type::solid_oidc) {
+            // A public client's refresh token is bound to the login's DPoP key: only the stored
+            // key redeems it (a refused attempt does not use the token up).
+            CHECK_FALSE(client.client_secret.has_value());
+            REQUIRE(key_of_record.has_value());
+            CHECK(test::code_of([&] {
+                      (void)f.client().refresh(f.issuer(), client, stored_token, oidc::dpop_key::generate());
+                  }) == oidc_errc::invalid_grant);
+        }
+        const auto tokens = f.client().refresh(f.issuer(), client, stored_token, key_of_record);
+        CHECK(tokens.token_type == (dpop ? "DPoP" : "Bearer"));
+        REQUIRE(tokens.refresh_token.has_value());
+        CHECK(tokens.refresh_token_rotated);
+        CHECK(*tokens.refresh_token != stored_token);
+
+        const auto claims = verified_id_token(f, client, tokens);
+        const auto account = claims.at("sub").get<std::string>();
+        CHECK(account.rfind(account_prefix + "-", 0) == 0);
+        CHECK(oidc::webid_from_claims(claims) == test::interop_webid(account));
+        CHECK(field(record, {"webId"}) == test::interop_webid(account));
+        accounts.insert(account);
+        redeemed.insert(id);
+    }
+    CHECK(redeemed == indexed);
+    CHECK(accounts.size() == 3);
+    CHECK(kinds == std::map<std::string, int>{{"static DPoP", 1}, {"static Bearer", 1}, {"solid-oidc DPoP", 1}});
+}
+
+} // namespace
+
+TEST_CASE_TEMPLATE("a store written by Inrupt's library is redeemable here", T, over_http, over_https) {
+    redeem_inrupt_written_store(T::value);
 }

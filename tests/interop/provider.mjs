@@ -1,6 +1,8 @@
 // The OpenID provider the interoperability suite talks to: oidc-provider on 127.0.0.1, configured
 // the way Solid identity providers are (DPoP, rotating refresh tokens, a `webid` claim in the ID
-// token), plus one test-only route that mints refresh tokens without a browser login.
+// token), plus two test-only routes: one mints refresh tokens without any login, the other stands
+// in for the login and consent pages so that an authorization-code login can be completed with
+// plain HTTP requests (see inrupt_store.mjs).
 //
 //   node provider.mjs <port> [--cert cert.pem --key key.pem] [--dpop-nonce] [--post-only] [--watch-stdin]
 //
@@ -10,6 +12,18 @@
 //   --post-only    advertise and register client_secret_post only, so clients must pick it
 //   --watch-stdin  exit when stdin reaches its end: the parent holds the pipe's other end, so a
 //                  parent that dies without stopping us (a killed test) does not leave us running
+//
+// Clients: `confidential-client` (client_secret_basic, or client_secret_post with --post-only),
+// `public-client` (no secret, RS256 ID tokens) and SOLID_OIDC_CLIENT_ID, a public client named by
+// a URL the way Solid-OIDC Client Identifier Documents are (registered here, never dereferenced).
+// All three redirect to REDIRECT_URI, which nothing serves: a login script reads the code from the
+// Location header of the last redirect.
+//
+// Login without a browser: the authorization endpoint redirects to /interaction/<uid>; a POST
+// there with the form field `login=<account>` signs that account in (login prompt) or grants the
+// client everything it asked for (consent prompt), and redirects back to the authorization
+// endpoint, which carries on to the next prompt or to REDIRECT_URI?code=...&state=... No flag
+// turns this on: nothing reaches it without first starting an authorization request.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -111,9 +125,15 @@ const webidOf = (accountId) => `https://pod.example/${encodeURIComponent(account
 
 const OIDC_SCOPE = 'openid offline_access webid';
 
+// Where every client's authorization responses go. Nothing listens there.
+const REDIRECT_URI = 'http://127.0.0.1/callback';
+
+// A public client identified by a URL, as Solid-OIDC clients are: Solid client libraries treat a
+// URL client_id as a Client Identifier Document and authenticate with `none`.
+const SOLID_OIDC_CLIENT_ID = 'https://app.example/multisession-interop/client-id';
+
 function createProvider(issuer, options) {
     const secretMethod = options.postOnly ? 'client_secret_post' : 'client_secret_basic';
-    const redirect = 'http://127.0.0.1/callback';
     return new Provider(issuer, {
         adapter: UnboundedAdapter,
         clients: [
@@ -125,7 +145,7 @@ function createProvider(issuer, options) {
                 token_endpoint_auth_method: secretMethod,
                 grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
                 response_types: ['code'],
-                redirect_uris: [redirect],
+                redirect_uris: [REDIRECT_URI],
                 id_token_signed_response_alg: 'ES256',
             },
             {
@@ -133,9 +153,19 @@ function createProvider(issuer, options) {
                 token_endpoint_auth_method: 'none',
                 grant_types: ['authorization_code', 'refresh_token'],
                 response_types: ['code'],
-                redirect_uris: [redirect],
+                redirect_uris: [REDIRECT_URI],
                 // RS256 here, ES256 above: both signature families go through the client's JWKS code.
                 id_token_signed_response_alg: 'RS256',
+            },
+            {
+                client_id: SOLID_OIDC_CLIENT_ID,
+                token_endpoint_auth_method: 'none',
+                grant_types: ['authorization_code', 'refresh_token'],
+                response_types: ['code'],
+                redirect_uris: [REDIRECT_URI],
+                // Solid client libraries prefer ES256 and refuse an ID token signed with anything
+                // other than the algorithm they settled on.
+                id_token_signed_response_alg: 'ES256',
             },
         ],
         clientAuthMethods: options.postOnly ? ['none', 'client_secret_post']
@@ -174,15 +204,17 @@ function createProvider(issuer, options) {
     });
 }
 
-function readJson(req) {
+function readBody(req) {
     return new Promise((resolve, reject) => {
         const chunks = [];
         req.on('data', (c) => chunks.push(c));
-        req.on('end', () => {
-            try { resolve(JSON.parse(Buffer.concat(chunks).toString('utf8'))); } catch (e) { reject(e); }
-        });
+        req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
         req.on('error', reject);
     });
+}
+
+async function readJson(req) {
+    return JSON.parse(await readBody(req));
 }
 
 function reply(res, status, body) {
@@ -219,6 +251,53 @@ async function mint(provider, req, res) {
     reply(res, 200, { refresh_token: await token.save() });
 }
 
+// POST /interaction/<uid> with the form field `login=<account>`: what a user clicking through a
+// real provider's login and consent pages achieves. The login prompt signs `login` in; the consent
+// prompt grants exactly what the provider found missing, scopes and claims (offline_access is
+// among them only when the client sent prompt=consent: the provider drops it otherwise). Either
+// way the answer is the provider's own 303 back to the authorization endpoint.
+async function interact(provider, req, res) {
+    const form = new URLSearchParams(await readBody(req));
+    const details = await provider.interactionDetails(req, res);
+    const { prompt, params, session } = details;
+    switch (prompt.name) {
+    case 'login': {
+        const accountId = form.get('login');
+        if (!accountId) {
+            reply(res, 400, { error: 'invalid_request', error_description: 'the form field login is missing' });
+            return;
+        }
+        await provider.interactionFinished(req, res, { login: { accountId } }, { mergeWithLastSubmission: false });
+        return;
+    }
+    case 'consent': {
+        const grant = details.grantId ? await provider.Grant.find(details.grantId)
+            : new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
+        const { missingOIDCScope, missingOIDCClaims, missingResourceScopes } = prompt.details;
+        if (missingOIDCScope) grant.addOIDCScope(missingOIDCScope.join(' '));
+        if (missingOIDCClaims) grant.addOIDCClaims(missingOIDCClaims);
+        for (const [indicator, scope] of Object.entries(missingResourceScopes ?? {})) {
+            grant.addResourceScope(indicator, scope.join(' '));
+        }
+        await provider.interactionFinished(req, res, { consent: { grantId: await grant.save() } },
+            { mergeWithLastSubmission: true });
+        return;
+    }
+    default:
+        reply(res, 501, { error: 'server_error', error_description: `no handler for the ${prompt.name} prompt` });
+    }
+}
+
+// The provider's own errors (an unknown or expired interaction, missing cookies) carry a status.
+function replyError(res, err) {
+    if (res.headersSent) {
+        res.destroy();
+        return;
+    }
+    const status = Number.isInteger(err?.statusCode) ? err.statusCode : 500;
+    reply(res, status, { error: err?.error ?? 'server_error', error_description: err?.error_description ?? String(err) });
+}
+
 const options = parseArgs(process.argv.slice(2));
 const tls = options.cert ? { cert: readFileSync(options.cert), key: readFileSync(options.key) } : undefined;
 
@@ -229,6 +308,10 @@ let providerCallback;
 const handler = (req, res) => {
     if (req.method === 'POST' && req.url === '/test/mint') {
         mint(provider, req, res).catch((err) => reply(res, 500, { error: 'server_error', error_description: String(err) }));
+        return;
+    }
+    if (req.method === 'POST' && /^\/interaction\/[^/?#]+$/.test(req.url)) {
+        interact(provider, req, res).catch((err) => replyError(res, err));
         return;
     }
     providerCallback(req, res);

@@ -9,6 +9,8 @@
 
 #include <multisession/error.hpp>
 
+#include "../support/expect_error.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -20,20 +22,7 @@ using namespace multisession::oidc;
 
 namespace {
 
-/// Runs `f`, requires a multisession::error with `code`, returns its what().
-std::string error_of(const std::function<void()>& f, std::error_code code) {
-    try {
-        f();
-    } catch (const multisession::error& e) {
-        CHECK_MESSAGE(e.code() == code, "got " << e.code().message() << " (" << e.what() << ")");
-        return e.what();
-    } catch (const std::exception& e) {
-        FAIL("unexpected exception type: " << e.what());
-        return {};
-    }
-    FAIL("no exception, expected " << code.message());
-    return {};
-}
+using multisession::test::error_of;
 
 http::response json_response(int status, std::string body, std::vector<http::header> headers = {}) {
     headers.push_back({"Content-Type", "application/json"});

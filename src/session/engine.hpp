@@ -1,0 +1,131 @@
+// Inside the session layer: the network core (I/O, HTTP pools, protocol caches, the in-process
+// single-flight table), the engine behind a session_manager (a store and its options over a core),
+// and the state behind a session handle. No Asio here: network_core.cpp holds it.
+#pragma once
+
+#include "oidc/provider_client.hpp"
+#include "session/session_record.hpp"
+
+#include <multisession/session.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace multisession::session_detail {
+
+/// A session id as messages show it: printable, bounded.
+std::string printable_id(std::string_view session_id);
+
+/// Adds `session_id` to / removes it from Inrupt's registered-sessions index, under
+/// compare-and-set (never a lost update). Throws multisession::error.
+void add_to_index(storage& store, std::string_view session_id);
+void remove_from_index(storage& store, std::string_view session_id);
+
+/// The outcome of one rehydration, shared by every caller that joined it.
+struct refresh_outcome {
+    std::error_code error;
+    std::optional<session> value;
+};
+
+/// A refresh in flight for one (store, id), and the callers waiting for it.
+struct flight {
+    std::vector<std::function<void(const refresh_outcome&)>> waiters;
+    std::vector<std::function<void(const std::string&)>> on_new_refresh_token;
+};
+
+/// What sessions of one manager share for the network: I/O, the transport, the provider client.
+class network_core {
+public:
+    /// A core with its own io_context and `options.threads` threads (none when 0).
+    static std::shared_ptr<network_core> create(const session_manager_options& options);
+    virtual ~network_core();
+
+    [[nodiscard]] const std::shared_ptr<http::transport>& transport() const noexcept { return transport_; }
+    [[nodiscard]] oidc::provider_client& provider() const noexcept { return *provider_; }
+
+    /// Runs `fn` on the core's executor after `delay`.
+    virtual void run_after(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
+    /// Whether callback-form operations make progress on their own (threads or an outside
+    /// executor run the I/O), or only while a blocking call drives it.
+    [[nodiscard]] virtual bool runs_by_itself() const noexcept = 0;
+
+    /// Waits for `f`, doing the core's I/O on this thread meanwhile when nobody else does.
+    template <class T>
+    T wait(std::future<T>& f) {
+        while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+            if (runs_by_itself())
+                f.wait();
+            else
+                run_one_for(std::chrono::milliseconds(5));
+        }
+        return f.get();
+    }
+
+    /// Stops the threads and fails pending requests (http_errc::shut_down); timers still fire,
+    /// at once, and work they would start sees stopping().
+    virtual void stop() = 0;
+    [[nodiscard]] bool stopping() const noexcept { return stopping_; }
+
+    // The in-process single-flight table, keyed by store and session id.
+    std::mutex flights_mutex;
+    std::map<std::pair<const storage*, std::string>, std::shared_ptr<flight>> flights;
+
+protected:
+    virtual void run_one_for(std::chrono::milliseconds max) = 0;
+    std::atomic<bool> stopping_{false};
+    std::shared_ptr<http::transport> transport_;
+    std::shared_ptr<oidc::provider_client> provider_;
+};
+
+/// A session_manager's state: a store and its options over a network core.
+struct engine : std::enable_shared_from_this<engine> {
+    engine(std::shared_ptr<network_core> c, std::shared_ptr<storage> s, session_manager_options o)
+        : core(std::move(c)), store(std::move(s)), options(std::move(o)) {}
+
+    std::shared_ptr<network_core> core;
+    std::shared_ptr<storage> store;
+    session_manager_options options;
+
+    std::atomic<std::uint64_t> refreshes{0}, joined{0}, lease_waits{0}, adopted{0};
+
+    [[nodiscard]] time_point now() const { return options.clock ? options.clock() : std::chrono::system_clock::now(); }
+
+    /// The body of get_session_from_storage: `done` runs exactly once.
+    void get_session(std::string session_id, get_session_options options,
+                     std::function<void(std::error_code, std::optional<session>)> done);
+
+    /// Fires `event` to the manager's handler and the session's own handlers.
+    void emit(const session_event& event, const std::shared_ptr<session_state>& state) const;
+
+    /// Builds a session handle (friend access to session's constructor).
+    static session make_session(std::shared_ptr<session_state> state) { return session(std::move(state)); }
+    static const std::shared_ptr<session_state>& state_of(const session& s) { return s.state_; }
+};
+
+/// The state behind a session handle.
+struct session_state {
+    std::shared_ptr<engine> owner;
+    std::string id;
+    std::string issuer;
+    oidc::client_info client;
+    std::optional<oidc::dpop_key> key;
+
+    mutable std::mutex mutex;
+    std::optional<std::string> webid;
+    bool logged_in = false;
+    std::string access_token;  ///< a secret
+    std::string token_type;
+    std::optional<time_point> expires_at;
+    std::vector<session_event_handler> handlers;
+};
+
+} // namespace multisession::session_detail

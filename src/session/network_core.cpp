@@ -1,0 +1,96 @@
+// The Asio side of the session layer: an io_context, optional threads running it, timers, and the
+// Beast transport (behind its factory; Beast itself stays in src/http).
+#include "session/engine.hpp"
+
+#include "http/beast_transport.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <thread>
+
+namespace multisession::session_detail {
+namespace {
+
+namespace asio = boost::asio;
+
+http::client_options http_options_of(const session_manager_options& o) {
+    http::client_options h;
+    h.connect_timeout = o.connect_timeout;
+    h.read_timeout = o.read_timeout;
+    h.total_timeout = o.total_timeout;
+    h.max_connections_per_origin = o.max_connections_per_origin;
+    h.ca_file = o.ca_file;
+    h.allow_insecure_loopback = o.allow_insecure_loopback;
+    return h;
+}
+
+oidc::provider_client_options provider_options_of(const session_manager_options& o) {
+    oidc::provider_client_options p;
+    p.allow_insecure_loopback = o.allow_insecure_loopback;
+    p.discovery_ttl = o.discovery_ttl;
+    p.clock_skew = o.clock_skew;
+    p.clock = o.clock;
+    return p;
+}
+
+class owned_core final : public network_core {
+public:
+    explicit owned_core(const session_manager_options& options) {
+        transport_ = http::make_beast_transport(ioc_.get_executor(), http_options_of(options));
+        provider_ = oidc::provider_client::create(transport_, provider_options_of(options));
+        for (std::size_t i = 0; i < options.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+    }
+
+    ~owned_core() override {
+        stop();
+        // The transport's strand and sockets belong to ioc_, which goes before the base class's
+        // members would: release them while it still exists.
+        provider_.reset();
+        transport_.reset();
+    }
+
+    void run_after(std::chrono::milliseconds delay, std::function<void()> fn) override {
+        if (stopping()) delay = std::chrono::milliseconds(0);
+        auto timer = std::make_shared<asio::steady_timer>(ioc_, delay);
+        timer->async_wait([timer, fn = std::move(fn)](const boost::system::error_code&) { fn(); });
+    }
+
+    bool runs_by_itself() const noexcept override { return !threads_.empty(); }
+
+    void stop() override {
+        std::call_once(stopped_, [this] {
+            stopping_ = true;
+            transport_->shutdown();
+            work_.reset();
+            for (auto& t : threads_) t.join();
+            // Run what is ready (the shutdown's own callbacks), then drop what is left (timers).
+            ioc_.restart();
+            ioc_.poll();
+            ioc_.stop();
+        });
+    }
+
+protected:
+    void run_one_for(std::chrono::milliseconds max) override { ioc_.run_one_for(max); }
+
+private:
+    asio::io_context ioc_;
+    // Kept until stop(): with no thread of its own, callers drive the context one handler at a
+    // time, and it must not run out of work (and stop) between them.
+    asio::executor_work_guard<asio::io_context::executor_type> work_{ioc_.get_executor()};
+    std::vector<std::thread> threads_;
+    std::once_flag stopped_;
+};
+
+} // namespace
+
+network_core::~network_core() = default;
+
+std::shared_ptr<network_core> network_core::create(const session_manager_options& options) {
+    return std::make_shared<owned_core>(options);
+}
+
+} // namespace multisession::session_detail

@@ -1,0 +1,584 @@
+// The refresh coordinator and the multi-session API. The four rotation-safety rules of the design
+// live in refresh_job below: single-flight per (store, id), a lease in the store, the rotated token
+// written before anything else is checked, and adoption of a sibling's token on invalid_grant.
+#include "session/engine.hpp"
+
+#include "core/current_error.hpp"
+#include "core/printable.hpp"
+#include "oidc/jwt.hpp"
+
+#include <multisession/storage/memory.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <new>
+#include <random>
+
+namespace multisession {
+namespace session_detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::error_code current_error_code() noexcept {
+    return multisession::detail::current_error_code(storage_errc::corrupt_record);
+}
+
+std::int64_t epoch_ms(time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+/// A value no other lease holder can have: this process, a random part, a counter.
+std::string new_lease_owner() {
+    static std::atomic<std::uint64_t> counter{0};
+    static const std::uint64_t random_part = [] {
+        std::random_device rd;
+        return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+    }();
+    return std::to_string(::getpid()) + "-" + std::to_string(random_part) + "-" + std::to_string(++counter);
+}
+
+/// An empty refreshToken is none (Inrupt reads "" as missing).
+bool has_refresh_token(const session_record& r) { return r.refresh_token && !r.refresh_token->empty(); }
+
+oidc::client_type client_type_of(const std::optional<std::string>& text) {
+    if (text == "static") return oidc::client_type::static_client;
+    if (text == "solid-oidc") return oidc::client_type::solid_oidc;
+    return oidc::client_type::dynamic;
+}
+
+/// The state of a session as its record describes it, logged out.
+std::shared_ptr<session_state> state_from_record(const std::shared_ptr<engine>& eng, const std::string& id,
+                                                 const session_record& record) {
+    auto st = std::make_shared<session_state>();
+    st->owner = eng;
+    st->id = id;
+    st->issuer = record.issuer.value_or("");
+    st->client = {record.client_id.value_or(""), record.client_secret, client_type_of(record.client_type)};
+    st->webid = record.webid;
+    return st;
+}
+
+/// The DPoP key pair of a record that says it uses DPoP. Throws corrupt_record naming the id.
+std::optional<oidc::dpop_key> key_from_record(const std::string& id, const session_record& record) {
+    if (!record.dpop) return std::nullopt;
+    if (!record.public_key || !record.private_key)
+        throw error(storage_errc::corrupt_record,
+                    "session '" + printable_id(id) + "': DPoP record without its key pair");
+    try {
+        return oidc::dpop_key::from_jwk(*record.public_key, *record.private_key);
+    } catch (const error&) {
+        throw error(storage_errc::corrupt_record,
+                    "session '" + printable_id(id) + "': unusable DPoP key pair");
+    }
+}
+
+/// One rehydration: lease, read, redeem, persist, verify, release. Runs one step at a time on
+/// whatever thread completed the previous one.
+struct refresh_job : std::enable_shared_from_this<refresh_job> {
+    std::shared_ptr<engine> eng;
+    std::string id;
+    std::pair<const storage*, std::string> flight_key;
+    std::string record_key_text, lease_key_text, owner;
+    bool holds_lease = false;
+    std::chrono::steady_clock::time_point give_up_at;
+    std::chrono::milliseconds backoff{10};
+    bool waited = false;
+
+    std::string record_text;
+    session_record record;
+    std::string used_refresh_token;
+    bool adopted_once = false;
+    std::shared_ptr<session_state> st;
+
+    void start() {
+        record_key_text = record_key(id);
+        lease_key_text = lease_key(id);
+        owner = new_lease_owner();
+        give_up_at = std::chrono::steady_clock::now() + eng->options.lease_wait;
+        try_lease();
+    }
+
+    void try_lease() {
+        if (eng->core->stopping()) return finish({http_errc::shut_down, std::nullopt});
+        try {
+            auto& store = *eng->store;
+            holds_lease = store.compare_and_set(lease_key_text, std::nullopt, owner,
+                                                store.now() + eng->options.lease_duration);
+        } catch (...) {
+            return finish({current_error_code(), std::nullopt});
+        }
+        if (holds_lease) return read_and_redeem();
+        if (!waited) {
+            waited = true;
+            ++eng->lease_waits;
+        }
+        if (std::chrono::steady_clock::now() >= give_up_at) return finish({storage_errc::busy, std::nullopt});
+        eng->core->run_after(backoff, [self = shared_from_this()] { self->try_lease(); });
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(250));
+    }
+
+    // Under the lease: the record as it is now (a sibling may have rotated while we waited).
+    void read_and_redeem() {
+        try {
+            auto text = eng->store->get(record_key_text);
+            if (!text) return finish({{}, std::nullopt}); // logged out meanwhile
+            record = parse_session_record(id, *text);
+            record_text = std::move(*text);
+            if (!record.is_session()) return finish({{}, std::nullopt});
+            st = state_from_record(eng, id, record);
+            if (!has_refresh_token(record)) return finish({{}, engine::make_session(st)});
+            st->key = key_from_record(id, record);
+        } catch (...) {
+            return finish({current_error_code(), std::nullopt});
+        }
+        used_refresh_token = *record.refresh_token;
+        redeem();
+    }
+
+    void redeem() {
+        ++eng->refreshes;
+        eng->core->provider().async_refresh(st->issuer, st->client, used_refresh_token, st->key,
+                                            [self = shared_from_this()](std::error_code ec, oidc::token_set tokens) {
+                                                self->on_tokens(ec, std::move(tokens));
+                                            });
+    }
+
+    void on_tokens(std::error_code ec, oidc::token_set tokens) {
+        if (ec == oidc_errc::invalid_grant && !adopted_once && adopt_sibling_token()) return;
+        if (ec) return fail(ec);
+
+        // Rule 3: a rotated refresh token goes to the store before anything else can fail.
+        const auto now = eng->now();
+        std::error_code write_error;
+        if (tokens.refresh_token_rotated && tokens.refresh_token) {
+            record.refresh_token = tokens.refresh_token;
+            record.is_logged_in = true;
+            record.updated_at = epoch_ms(now);
+            if (tokens.expires_in) record.access_token_expires_at = epoch_ms(now + *tokens.expires_in);
+            write_error = write_record();
+            notify_new_refresh_token(*tokens.refresh_token);
+            if (write_error) return fail(write_error);
+        }
+        {
+            std::lock_guard lock(st->mutex);
+            st->access_token = tokens.access_token;
+            st->token_type = tokens.token_type;
+            st->expires_at = tokens.expires_in ? std::optional<time_point>(now + *tokens.expires_in) : std::nullopt;
+        }
+        if (!tokens.id_token) return complete(record.webid);
+        eng->core->provider().async_verify_jwt(st->issuer, st->client.client_id, *tokens.id_token,
+                                               [self = shared_from_this()](std::error_code ec, nlohmann::json claims) {
+                                                   if (ec) return self->fail(ec);
+                                                   std::string webid;
+                                                   try {
+                                                       webid = oidc::webid_from_claims(claims);
+                                                   } catch (...) {
+                                                       return self->fail(current_error_code());
+                                                   }
+                                                   self->complete(std::move(webid));
+                                               });
+    }
+
+    // Rule 4: after invalid_grant, a sibling (another process, or a writer without leases) may
+    // have rotated the token since we read it: take theirs and try once more.
+    bool adopt_sibling_token() {
+        try {
+            auto text = eng->store->get(record_key_text);
+            if (!text) return false;
+            auto fresh = parse_session_record(id, *text);
+            if (!has_refresh_token(fresh) || *fresh.refresh_token == used_refresh_token) return false;
+            adopted_once = true;
+            ++eng->adopted;
+            record = std::move(fresh);
+            record_text = std::move(*text);
+            used_refresh_token = *record.refresh_token;
+            st->key = key_from_record(id, record);
+        } catch (...) {
+            return false;
+        }
+        redeem();
+        return true;
+    }
+
+    /// Writes `record` over `record_text` (compare-and-set: the lease makes a conflict rare). On a
+    /// conflict the record is re-read: gone means logged out meanwhile (not brought back);
+    /// otherwise ours carries the live refresh token and is written anyway.
+    std::error_code write_record() {
+        try {
+            auto text = serialize_session_record(record);
+            auto& store = *eng->store;
+            if (!store.compare_and_set(record_key_text, record_text, text)) {
+                if (!store.get(record_key_text)) return {};
+                store.set(record_key_text, text);
+            }
+            record_text = std::move(text);
+            return {};
+        } catch (...) {
+            return current_error_code();
+        }
+    }
+
+    void notify_new_refresh_token(const std::string& token) {
+        std::vector<std::function<void(const std::string&)>> callbacks;
+        {
+            std::lock_guard lock(eng->core->flights_mutex);
+            if (auto it = eng->core->flights.find(flight_key); it != eng->core->flights.end())
+                callbacks = it->second->on_new_refresh_token;
+        }
+        for (auto& cb : callbacks) {
+            try {
+                cb(token);
+            } catch (...) {
+                // A callback must not break the refresh; its own failure is its business.
+            }
+        }
+        eng->emit({session_event_type::new_refresh_token, id, {}}, st);
+    }
+
+    void complete(std::optional<std::string> webid) {
+        if (webid && webid != record.webid) {
+            record.webid = webid;
+            (void)write_record(); // the WebID can be found again next time; the tokens are safe
+        }
+        {
+            std::lock_guard lock(st->mutex);
+            st->webid = std::move(webid);
+            st->logged_in = true;
+        }
+        eng->emit({session_event_type::new_tokens, id, {}}, st);
+        finish({{}, engine::make_session(st)});
+    }
+
+    // A failed refresh: a typed error and the session marked logged out; the record stays.
+    void fail(std::error_code ec) {
+        if (!st) return finish({ec, std::nullopt});
+        {
+            std::lock_guard lock(st->mutex);
+            st->logged_in = false;
+            st->access_token.clear();
+        }
+        eng->emit({ec == oidc_errc::invalid_grant ? session_event_type::expired : session_event_type::error, id, ec},
+                  st);
+        finish({ec, engine::make_session(st)});
+    }
+
+    void finish(const refresh_outcome& outcome) {
+        if (holds_lease) {
+            holds_lease = false;
+            try {
+                (void)eng->store->compare_and_set(lease_key_text, owner, std::nullopt);
+            } catch (...) {
+                // The lease runs out by itself.
+            }
+        }
+        std::shared_ptr<flight> fl;
+        {
+            std::lock_guard lock(eng->core->flights_mutex);
+            auto it = eng->core->flights.find(flight_key);
+            if (it != eng->core->flights.end()) {
+                fl = std::move(it->second);
+                eng->core->flights.erase(it);
+            }
+        }
+        if (!fl) return;
+        for (auto& waiter : fl->waiters) waiter(outcome);
+    }
+};
+
+/// Edits the registered-sessions index under compare-and-set until it sticks.
+template <class Edit>
+void edit_index(storage& store, Edit edit) {
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        auto current = store.get(registered_sessions_key);
+        auto next = edit(current);
+        if (store.compare_and_set(registered_sessions_key, current, next)) return;
+    }
+    throw error(storage_errc::busy, "registered sessions index: too many concurrent writers");
+}
+
+} // namespace
+
+std::string printable_id(std::string_view session_id) { return multisession::detail::printable(session_id, 100); }
+
+void add_to_index(storage& store, std::string_view session_id) {
+    edit_index(store, [&](const std::optional<std::string>& current) { return index_with(current, session_id); });
+}
+
+void remove_from_index(storage& store, std::string_view session_id) {
+    edit_index(store, [&](const std::optional<std::string>& current) { return index_without(current, session_id); });
+}
+
+void engine::emit(const session_event& event, const std::shared_ptr<session_state>& state) const {
+    std::vector<session_event_handler> handlers;
+    if (state) {
+        std::lock_guard lock(state->mutex);
+        handlers = state->handlers;
+    }
+    auto call = [&](const session_event_handler& h) {
+        if (!h) return;
+        try {
+            h(event);
+        } catch (...) {
+            // Handlers must not throw; one that does cannot break the session.
+        }
+    };
+    call(options.on_event);
+    for (const auto& h : handlers) call(h);
+}
+
+void engine::get_session(std::string session_id, get_session_options opts,
+                         std::function<void(std::error_code, std::optional<session>)> done) {
+    session_record record;
+    try {
+        check_session_id(session_id);
+        auto text = store->get(record_key(session_id));
+        if (!text) return done({}, std::nullopt);
+        record = parse_session_record(session_id, *text);
+    } catch (...) {
+        return done(current_error_code(), std::nullopt);
+    }
+    if (!record.is_session()) return done({}, std::nullopt);
+    if (!has_refresh_token(record) || !opts.refresh_session)
+        return done({}, make_session(state_from_record(shared_from_this(), session_id, record)));
+
+    // Rule 1: one refresh per (store, id) in this process; later callers join it.
+    auto key = std::make_pair(static_cast<const storage*>(store.get()), session_id);
+    auto waiter = [done = std::move(done)](const refresh_outcome& o) { done(o.error, o.value); };
+    {
+        std::lock_guard lock(core->flights_mutex);
+        auto& slot = core->flights[key];
+        const bool in_flight = slot != nullptr;
+        if (!slot) slot = std::make_shared<flight>();
+        slot->waiters.push_back(std::move(waiter));
+        if (opts.on_new_refresh_token) slot->on_new_refresh_token.push_back(std::move(opts.on_new_refresh_token));
+        if (in_flight) {
+            ++joined;
+            return;
+        }
+    }
+    auto job = std::make_shared<refresh_job>();
+    job->eng = shared_from_this();
+    job->id = std::move(session_id);
+    job->flight_key = std::move(key);
+    job->start();
+}
+
+} // namespace session_detail
+
+// -------------------------------------------------------------------------------------------------
+// session_manager
+
+namespace {
+
+using session_detail::engine;
+
+std::shared_ptr<storage> store_or_default(std::shared_ptr<storage> store) {
+    return store ? std::move(store) : default_storage();
+}
+
+} // namespace
+
+session_manager::session_manager(session_manager_options options) {
+    auto store = store_or_default(options.store);
+    options.store = store;
+    auto core = session_detail::network_core::create(options);
+    engine_ = std::make_shared<engine>(std::move(core), std::move(store), std::move(options));
+}
+
+session_manager::~session_manager() { engine_->core->stop(); }
+
+const std::shared_ptr<storage>& session_manager::store() const noexcept { return engine_->store; }
+
+session_manager::stats_type session_manager::stats() const {
+    return {engine_->refreshes.load(), engine_->joined.load(), engine_->lease_waits.load(), engine_->adopted.load()};
+}
+
+void session_manager::async_get_session_from_storage(std::string session_id, get_session_options options,
+                                                     std::function<void(std::error_code, std::optional<session>)> done) {
+    engine_->get_session(std::move(session_id), std::move(options), std::move(done));
+}
+
+namespace {
+
+std::optional<session> wait_for_session(engine& eng, const std::string& session_id, get_session_options options) {
+    std::promise<std::pair<std::error_code, std::optional<session>>> promise;
+    auto future = promise.get_future();
+    eng.get_session(session_id, std::move(options), [&promise](std::error_code ec, std::optional<session> s) {
+        promise.set_value({ec, std::move(s)});
+    });
+    auto [ec, value] = eng.core->wait(future);
+    if (ec)
+        throw error(ec, "session '" + session_detail::printable_id(session_id) + "'");
+    return value;
+}
+
+/// Whether a stored value may be a session: it names an `issuer` member. A record without an
+/// issuer is not a session (Inrupt's rule; it also drops their state -> session id records).
+/// Looking for `"issuer"` followed by a colon keeps listing a scan instead of a parse per record;
+/// a value that is not JSON at all is listed, so that rehydrating it reports it.
+bool may_be_session(std::string_view value) {
+    const auto first = value.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos || value[first] != '{') return true;
+    for (auto at = value.find("\"issuer\""); at != std::string_view::npos; at = value.find("\"issuer\"", at + 1)) {
+        auto after = value.find_first_not_of(" \t\r\n", at + 8);
+        if (after != std::string_view::npos && value[after] == ':') return true;
+    }
+    return false;
+}
+
+void for_each_id(storage& store, const std::function<bool(std::string_view)>& visit) {
+    store.for_each(session_detail::record_prefix, [&](std::string_view key, std::string_view value) {
+        if (!may_be_session(value)) return true;
+        auto id = session_detail::session_id_of_key(key);
+        return id ? visit(*id) : true;
+    });
+}
+
+std::vector<std::string> all_ids(storage& store) {
+    std::vector<std::string> ids;
+    for_each_id(store, [&](std::string_view id) {
+        ids.emplace_back(id);
+        return true;
+    });
+    return ids;
+}
+
+/// Removes every record, login state and lease: one batch removal per prefix. The index of
+/// Inrupt's library, when present (or maintained), is emptied as that library does.
+clear_result clear_all(storage& store, bool maintain_index) {
+    clear_result result;
+    result.session_ids = all_ids(store);
+    result.entries_removed = store.remove_prefix(session_detail::record_prefix);
+    result.entries_removed += store.remove_prefix(session_detail::lease_prefix);
+    if (maintain_index || store.get(session_detail::registered_sessions_key))
+        store.set(session_detail::registered_sessions_key, "[]");
+    return result;
+}
+
+} // namespace
+
+std::optional<session> session_manager::get_session_from_storage(const std::string& session_id,
+                                                                 const get_session_options& options) {
+    return wait_for_session(*engine_, session_id, options);
+}
+
+void session_manager::for_each_session_id(const std::function<bool(std::string_view)>& visit) {
+    for_each_id(*engine_->store, visit);
+}
+
+std::vector<std::string> session_manager::get_session_id_from_storage_all() { return all_ids(*engine_->store); }
+
+clear_result session_manager::clear_session_from_storage_all() {
+    return clear_all(*engine_->store, engine_->options.maintain_registered_sessions_index);
+}
+
+void session_manager::async_rehydrate(std::vector<std::string> ids, batch_options options,
+                                      std::function<void(std::vector<rehydrate_result>)> done) {
+    struct batch {
+        std::shared_ptr<engine> eng;
+        std::vector<std::string> ids;
+        batch_options options;
+        std::function<void(std::vector<rehydrate_result>)> done;
+        std::vector<rehydrate_result> results;
+        std::mutex mutex;
+        std::size_t next = 0, finished = 0;
+
+        void launch_next(const std::shared_ptr<batch>& self) {
+            std::size_t index;
+            {
+                std::lock_guard lock(mutex);
+                if (next >= ids.size()) return;
+                index = next++;
+            }
+            get_session_options get;
+            get.refresh_session = options.refresh_session;
+            eng->get_session(ids[index], get, [self, index](std::error_code ec, std::optional<session> s) {
+                std::size_t count;
+                {
+                    std::lock_guard lock(self->mutex);
+                    self->results[index].error = ec;
+                    self->results[index].value = std::move(s);
+                    count = ++self->finished;
+                }
+                if (self->options.progress) self->options.progress(count, self->ids.size());
+                if (count == self->ids.size()) {
+                    self->done(std::move(self->results));
+                    return;
+                }
+                self->launch_next(self);
+            });
+        }
+    };
+    auto b = std::make_shared<batch>();
+    b->eng = engine_;
+    b->ids = std::move(ids);
+    b->options = std::move(options);
+    b->done = std::move(done);
+    b->results.resize(b->ids.size());
+    for (std::size_t i = 0; i < b->ids.size(); ++i) b->results[i].session_id = b->ids[i];
+    if (b->ids.empty()) return b->done({});
+    const auto width = std::max<std::size_t>(1, std::min(b->options.concurrency, b->ids.size()));
+    for (std::size_t i = 0; i < width; ++i) b->launch_next(b);
+}
+
+std::vector<rehydrate_result> session_manager::rehydrate(const std::vector<std::string>& ids,
+                                                         const batch_options& options) {
+    std::promise<std::vector<rehydrate_result>> promise;
+    auto future = promise.get_future();
+    async_rehydrate(ids, options, [&promise](std::vector<rehydrate_result> r) { promise.set_value(std::move(r)); });
+    return engine_->core->wait(future);
+}
+
+// -------------------------------------------------------------------------------------------------
+// The process-wide store and the three free functions
+
+std::shared_ptr<storage> default_storage() {
+    static const std::shared_ptr<storage> store = make_memory_storage();
+    return store;
+}
+
+namespace {
+
+std::mutex default_mutex;
+session_manager_options& default_options() {
+    static session_manager_options options;
+    return options;
+}
+std::shared_ptr<session_detail::network_core>& default_core() {
+    static std::shared_ptr<session_detail::network_core> core;
+    return core;
+}
+
+/// An engine for `store` over the process-wide core (created on first use).
+std::shared_ptr<engine> default_engine(std::shared_ptr<storage> store) {
+    std::lock_guard lock(default_mutex);
+    auto& core = default_core();
+    if (!core) core = session_detail::network_core::create(default_options());
+    return std::make_shared<engine>(core, store_or_default(std::move(store)), default_options());
+}
+
+} // namespace
+
+void configure_default_session_manager(session_manager_options options) {
+    std::lock_guard lock(default_mutex);
+    if (default_core()) throw error(storage_errc::invalid_configuration, "the default session manager is already in use");
+    options.threads = 0;
+    default_options() = std::move(options);
+}
+
+std::optional<session> get_session_from_storage(const std::string& session_id, const get_session_options& options,
+                                                std::shared_ptr<storage> store) {
+    return wait_for_session(*default_engine(std::move(store)), session_id, options);
+}
+
+std::vector<std::string> get_session_id_from_storage_all(std::shared_ptr<storage> store) {
+    return all_ids(*store_or_default(std::move(store)));
+}
+
+clear_result clear_session_from_storage_all(std::shared_ptr<storage> store) {
+    return clear_all(*store_or_default(std::move(store)), false);
+}
+
+} // namespace multisession
