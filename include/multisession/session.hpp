@@ -216,6 +216,7 @@ public:
 
 private:
     friend struct session_detail::engine;
+    explicit session_manager(std::shared_ptr<session_detail::engine> engine) : engine_(std::move(engine)) {}
     std::shared_ptr<session_detail::engine> engine_;
 };
 

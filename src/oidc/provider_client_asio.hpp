@@ -10,12 +10,7 @@
 
 #include "oidc/provider_client.hpp"
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/system/error_code.hpp>
+#include <multisession/asio.hpp>
 
 #include <memory>
 #include <string>
@@ -23,36 +18,11 @@
 #include <utility>
 
 namespace multisession::oidc {
-namespace detail {
-
-/// Adapts a callback-style operation `start(callback)` to a completion token. The handler runs on
-/// its associated executor (`ex` when it has none), always through post: never inside the
-/// initiating call, even when the answer comes from a cache. The executor is kept busy (a work
-/// guard) while the operation is pending.
-template <class T, class Token, class Start>
-auto async_adapt(boost::asio::any_io_executor ex, Token&& token, Start start) {
-    return boost::asio::async_initiate<Token, void(boost::system::error_code, T)>(
-        [ex = std::move(ex), start = std::move(start)](auto handler) mutable {
-            using handler_type = decltype(handler);
-            auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, ex));
-            auto held = std::make_shared<handler_type>(std::move(handler));
-            start([held, work = std::move(work)](std::error_code ec, T value) mutable {
-                auto target = work.get_executor();
-                boost::asio::post(target, [held, ec, value = std::move(value)]() mutable {
-                    std::move (*held)(boost::system::error_code(ec), std::move(value));
-                });
-                work.reset();
-            });
-        },
-        token);
-}
-
-} // namespace detail
 
 /// async_discover with a completion token; signature void(boost::system::error_code, metadata_ptr).
 template <class Token>
 auto async_discover(provider_client& client, boost::asio::any_io_executor ex, std::string issuer, Token&& token) {
-    return detail::async_adapt<provider_client::metadata_ptr>(
+    return asio_detail::adapt<provider_client::metadata_ptr>(
         std::move(ex), std::forward<Token>(token),
         [&client, issuer = std::move(issuer)](auto cb) mutable { client.async_discover(std::move(issuer), std::move(cb)); });
 }
@@ -61,7 +31,7 @@ auto async_discover(provider_client& client, boost::asio::any_io_executor ex, st
 template <class Token>
 auto async_refresh(provider_client& client, boost::asio::any_io_executor ex, std::string issuer, client_info info,
                    std::string refresh_token, std::optional<dpop_key> key, Token&& token) {
-    return detail::async_adapt<token_set>(
+    return asio_detail::adapt<token_set>(
         std::move(ex), std::forward<Token>(token),
         [&client, issuer = std::move(issuer), info = std::move(info), rt = std::move(refresh_token),
          key = std::move(key)](auto cb) mutable {
@@ -73,7 +43,7 @@ auto async_refresh(provider_client& client, boost::asio::any_io_executor ex, std
 template <class Token>
 auto async_client_credentials(provider_client& client, boost::asio::any_io_executor ex, std::string issuer,
                               client_info info, std::optional<dpop_key> key, std::string scope, Token&& token) {
-    return detail::async_adapt<token_set>(
+    return asio_detail::adapt<token_set>(
         std::move(ex), std::forward<Token>(token),
         [&client, issuer = std::move(issuer), info = std::move(info), key = std::move(key),
          scope = std::move(scope)](auto cb) mutable {
@@ -86,7 +56,7 @@ auto async_client_credentials(provider_client& client, boost::asio::any_io_execu
 template <class Token>
 auto async_verify_jwt(provider_client& client, boost::asio::any_io_executor ex, std::string issuer,
                       std::string audience, std::string jwt, Token&& token) {
-    return detail::async_adapt<nlohmann::json>(
+    return asio_detail::adapt<nlohmann::json>(
         std::move(ex), std::forward<Token>(token),
         [&client, issuer = std::move(issuer), audience = std::move(audience), jwt = std::move(jwt)](auto cb) mutable {
             client.async_verify_jwt(std::move(issuer), std::move(audience), std::move(jwt), std::move(cb));
@@ -97,7 +67,7 @@ auto async_verify_jwt(provider_client& client, boost::asio::any_io_executor ex, 
 template <class Token>
 auto async_fetch(provider_client& client, boost::asio::any_io_executor ex, http::request req,
                  std::optional<resource_credentials> credentials, Token&& token) {
-    return detail::async_adapt<http::response>(
+    return asio_detail::adapt<http::response>(
         std::move(ex), std::forward<Token>(token),
         [&client, req = std::move(req), credentials = std::move(credentials)](auto cb) mutable {
             client.async_fetch(std::move(req), std::move(credentials), std::move(cb));

@@ -106,6 +106,12 @@ struct engine : std::enable_shared_from_this<engine> {
     /// Fires `event` to the manager's handler and the session's own handlers.
     void emit(const session_event& event, const std::shared_ptr<session_state>& state) const;
 
+    /// The engine of a manager, and a manager over an engine (friend access).
+    static const std::shared_ptr<engine>& of(const session_manager& m) { return m.engine_; }
+    static std::unique_ptr<session_manager> make_manager(std::shared_ptr<engine> e) {
+        return std::unique_ptr<session_manager>(new session_manager(std::move(e)));
+    }
+
     /// Builds a session handle (friend access to session's constructor).
     static session make_session(std::shared_ptr<session_state> state) { return session(std::move(state)); }
     static const std::shared_ptr<session_state>& state_of(const session& s) { return s.state_; }

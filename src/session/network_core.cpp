@@ -4,6 +4,8 @@
 
 #include "http/beast_transport.hpp"
 
+#include <multisession/asio.hpp>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -36,8 +38,16 @@ oidc::provider_client_options provider_options_of(const session_manager_options&
     return p;
 }
 
-class owned_core final : public network_core {
+/// A core whose executor Asio code can reach (multisession/asio.hpp).
+class asio_core : public network_core {
 public:
+    virtual asio::any_io_executor executor() = 0;
+};
+
+class owned_core final : public asio_core {
+public:
+    asio::any_io_executor executor() override { return ioc_.get_executor(); }
+
     explicit owned_core(const session_manager_options& options) {
         transport_ = http::make_beast_transport(ioc_.get_executor(), http_options_of(options));
         provider_ = oidc::provider_client::create(transport_, provider_options_of(options));
@@ -85,6 +95,40 @@ private:
     std::once_flag stopped_;
 };
 
+/// A core on an executor the application runs (an io_context of its own, a thread pool).
+class external_core final : public asio_core {
+public:
+    external_core(asio::any_io_executor ex, const session_manager_options& options) : ex_(std::move(ex)) {
+        transport_ = http::make_beast_transport(ex_, http_options_of(options));
+        provider_ = oidc::provider_client::create(transport_, provider_options_of(options));
+    }
+    ~external_core() override { stop(); }
+
+    asio::any_io_executor executor() override { return ex_; }
+
+    void run_after(std::chrono::milliseconds delay, std::function<void()> fn) override {
+        if (stopping()) delay = std::chrono::milliseconds(0);
+        auto timer = std::make_shared<asio::steady_timer>(ex_, delay);
+        timer->async_wait([timer, fn = std::move(fn)](const boost::system::error_code&) { fn(); });
+    }
+
+    bool runs_by_itself() const noexcept override { return true; }
+
+    void stop() override {
+        std::call_once(stopped_, [this] {
+            stopping_ = true;
+            transport_->shutdown();
+        });
+    }
+
+protected:
+    void run_one_for(std::chrono::milliseconds) override {}
+
+private:
+    asio::any_io_executor ex_;
+    std::once_flag stopped_;
+};
+
 } // namespace
 
 network_core::~network_core() = default;
@@ -94,3 +138,24 @@ std::shared_ptr<network_core> network_core::create(const session_manager_options
 }
 
 } // namespace multisession::session_detail
+
+namespace multisession {
+
+std::unique_ptr<session_manager> make_session_manager(boost::asio::any_io_executor ex, session_manager_options options) {
+    auto store = options.store ? options.store : default_storage();
+    options.store = store;
+    options.threads = 0;
+    auto core = std::make_shared<session_detail::external_core>(std::move(ex), options);
+    return session_detail::engine::make_manager(
+        std::make_shared<session_detail::engine>(std::move(core), std::move(store), std::move(options)));
+}
+
+boost::asio::any_io_executor session_executor(const session_manager& manager) {
+    return dynamic_cast<session_detail::asio_core&>(*session_detail::engine::of(manager)->core).executor();
+}
+
+boost::asio::any_io_executor session_executor(const session& s) {
+    return dynamic_cast<session_detail::asio_core&>(*session_detail::engine::state_of(s)->owner->core).executor();
+}
+
+} // namespace multisession

@@ -1,5 +1,6 @@
 // Sessions and the multi-session API against the embedded test issuer: the anchor's semantics case
 // by case, the four rotation-safety rules, listing, clearing, batches, fetch and logout.
+#include <multisession/asio.hpp>
 #include <multisession/session.hpp>
 #include <multisession/storage/memory.hpp>
 
@@ -9,6 +10,10 @@
 
 #include "../support/test_issuer.hpp"
 #include "../support/transport_thread.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include <doctest/doctest.h>
 
@@ -575,4 +580,46 @@ TEST_CASE("a store in the layout Inrupt's library writes rehydrates") {
     }
     CHECK(f.issuer.stats().token_requests == 3);
     CHECK(f.issuer.stats().refresh_reuses == 0);
+}
+
+TEST_CASE("Asio forms: a manager on the application's executor, with completion tokens") {
+    issuer_fixture f;
+    auto store = ms::make_memory_storage();
+    f.store_session(*store, "s1");
+    f.store_session(*store, "s2");
+    boost::asio::io_context ioc;
+    auto work = boost::asio::make_work_guard(ioc);
+    std::thread runner([&] { ioc.run(); });
+    {
+        auto o = loopback(store);
+        auto manager = ms::make_session_manager(ioc.get_executor(), o);
+        CHECK(ms::session_executor(*manager) == boost::asio::any_io_executor(ioc.get_executor()));
+
+        auto s = ms::async_get_session_from_storage(*manager, "s1", {}, boost::asio::use_future).get();
+        REQUIRE(s);
+        CHECK(s->is_logged_in());
+
+        auto res = ms::async_fetch(*s, {"GET", f.issuer.resource_url("/x"), {}, {}}, boost::asio::use_future).get();
+        CHECK(res.status == 200);
+
+        auto results = ms::async_rehydrate(*manager, {"s2", "nobody"}, {}, boost::asio::use_future).get();
+        REQUIRE(results.size() == 2);
+        CHECK(results[0].value->is_logged_in());
+        CHECK_FALSE(results[1].value);
+
+        // A failure reaches the future as an exception carrying the library's code.
+        auto r = sd::parse_session_record("s1", *store->get(sd::record_key("s1")));
+        r.refresh_token = "unknown-to-the-issuer";
+        store->set(sd::record_key("s1"), sd::serialize_session_record(r));
+        try {
+            ms::async_get_session_from_storage(*manager, "s1", {}, boost::asio::use_future).get();
+            FAIL("an unknown refresh token was accepted");
+        } catch (const boost::system::system_error& e) {
+            CHECK(std::error_code(e.code()) == oidc_errc::invalid_grant);
+        }
+        // The blocking forms work too, from a thread that is not the executor's.
+        CHECK(manager->get_session_from_storage("s2")->is_logged_in());
+    }
+    work.reset();
+    runner.join();
 }

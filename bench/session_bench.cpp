@@ -1,0 +1,397 @@
+// session_bench: rehydrating many stored sessions at once, as a service does after a restart.
+//
+//   session_bench [--n N] [--concurrency C] [--store-dir DIR]
+//
+//   --n N            sessions per run (default 10000)
+//   --concurrency C  sessions refreshed at once by rehydrate() (default 64)
+//   --store-dir DIR  where the SQLite files are created (default $TMPDIR or /tmp); removed afterwards
+//
+// Setup: one DPoP key pair (P-256) per session, generated once and shared by every run. Each run
+// then gets a fresh embedded test issuer (plain HTTP on 127.0.0.1; it checks every DPoP proof,
+// rotates the refresh token and signs two JWTs per answer, on one thread) with one confidential
+// client, mints one refresh token per session bound to that session's key, and writes N session
+// records to a fresh SQLite file. A fresh session_manager (allow_insecure_loopback) then
+//   1. lists the stored ids (get_session_id_from_storage_all),
+//   2. rehydrates them all with the given concurrency (rehydrate),
+//   3. removes them all (clear_session_from_storage_all).
+// Every session must come back logged in, and the issuer must have seen exactly N token requests,
+// one discovery and no reuse of a rotated token; anything else is a failure (exit status 1).
+//
+// Runs: the SQLite store as open_storage() makes it by default (synchronous=full: every commit
+// syncs the WAL) and with synchronous=normal, each with threads = 1 and 2; then a sequential run
+// (concurrency 1) on min(N, 1000) sessions for comparison.
+//
+// CPU: the issuer runs in this process, so the process's CPU time includes the issuer's. The
+// issuer's server thread is found as the one thread that appears while it starts, and its CPU time
+// is read from /proc/self/task/<tid>/schedstat; "client" is the process's time minus the issuer's.
+// Memory: the resident set is sampled from /proc/self/statm before the rehydration and every 64
+// completed sessions (in the progress callback); "RSS +MB" is the largest growth seen, which also
+// counts the issuer's own bookkeeping of the tokens it issues (a few hundred bytes per token).
+#include <multisession/session.hpp>
+#include <multisession/storage/open.hpp>
+
+#include "oidc/dpop.hpp"
+#include "session/session_record.hpp"
+
+#include "../tests/support/test_issuer.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace ms = multisession;
+namespace oidc = multisession::oidc;
+namespace sd = multisession::session_detail;
+namespace test = multisession::test;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+const std::string client_id = "bench-app";
+const std::string client_secret = "bench-secret";
+const std::string webid = "https://alice.example/profile/card#me";
+
+struct settings {
+    std::size_t n = 10'000;
+    std::size_t concurrency = 64;
+    std::filesystem::path dir;
+};
+
+[[noreturn]] void usage(const std::string& message) {
+    std::fprintf(stderr, "session_bench: %s\nusage: session_bench [--n N] [--concurrency C] [--store-dir DIR]\n",
+                 message.c_str());
+    std::exit(2);
+}
+
+settings parse(int argc, char** argv) {
+    settings s;
+    const char* base = std::getenv("TMPDIR");
+    s.dir = base && *base ? base : "/tmp";
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (i + 1 >= argc) usage("missing value after " + arg);
+        const std::string value = argv[++i];
+        auto number = [&] {
+            char* end = nullptr;
+            const unsigned long long n = std::strtoull(value.c_str(), &end, 10);
+            if (value.empty() || *end != '\0' || n == 0) usage("bad number for " + arg);
+            return static_cast<std::size_t>(n);
+        };
+        if (arg == "--n") {
+            s.n = number();
+        } else if (arg == "--concurrency") {
+            s.concurrency = number();
+        } else if (arg == "--store-dir") {
+            s.dir = value;
+        } else {
+            usage("unknown option " + arg);
+        }
+    }
+    return s;
+}
+
+class scratch_dir {
+public:
+    explicit scratch_dir(const std::filesystem::path& base) {
+        std::string pattern = (base / "session-bench-XXXXXX").string();
+        if (::mkdtemp(pattern.data()) == nullptr) usage("cannot create a directory in " + base.string());
+        path_ = pattern;
+    }
+    ~scratch_dir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path_, ignored);
+    }
+    scratch_dir(const scratch_dir&) = delete;
+    scratch_dir& operator=(const scratch_dir&) = delete;
+    [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
+double seconds_since(clock_type::time_point start) {
+    return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+double process_cpu_seconds() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6; };
+    return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
+double peak_rss_mib() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_maxrss) / 1024.0; // KiB on Linux
+}
+
+double current_rss_mib() {
+    std::ifstream statm("/proc/self/statm");
+    unsigned long long size = 0, resident = 0;
+    statm >> size >> resident;
+    return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+}
+
+std::set<long> thread_ids() {
+    std::set<long> ids;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+        try {
+            ids.insert(std::stol(entry.path().filename().string()));
+        } catch (...) {
+            // not a task directory
+        }
+    }
+    return ids;
+}
+
+/// CPU time of one thread of this process: the first field of schedstat is nanoseconds on a CPU.
+std::optional<double> thread_cpu_seconds(long tid) {
+    std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/schedstat");
+    unsigned long long ns = 0;
+    if (!(in >> ns)) return std::nullopt;
+    return static_cast<double>(ns) * 1e-9;
+}
+
+/// A session's key pair, as a record stores it, and the thumbprint its refresh token is bound to.
+struct stored_key {
+    std::string public_jwk, private_jwk, thumbprint;
+};
+
+std::string session_id(std::size_t i) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "bench-%06zu", i);
+    return buf;
+}
+
+struct run_spec {
+    const char* store_name;   // as printed
+    const char* uri_query;    // appended to the sqlite: URI
+    std::size_t threads;
+    std::size_t concurrency;
+    std::size_t n;
+};
+
+struct run_figures {
+    double setup_s = 0;
+    double list_s = 0;
+    double rehydrate_s = 0;
+    double clear_s = 0;
+    double rss_before_mib = 0;
+    double rss_growth_mib = 0;
+    double process_cpu_s = 0;
+    std::optional<double> issuer_cpu_s;
+    test::issuer_stats issuer{};
+    ms::session_manager::stats_type manager{};
+    std::size_t connections = 0;
+    std::vector<std::string> failures;
+};
+
+run_figures run_one(const run_spec& spec, const std::vector<stored_key>& keys, const std::filesystem::path& file) {
+    run_figures fig;
+    auto fail = [&](std::string what) { fig.failures.push_back(std::move(what)); };
+
+    // The issuer's server thread is the one that appears while it starts.
+    const auto before = thread_ids();
+    test::test_issuer issuer;
+    std::optional<long> issuer_tid;
+    {
+        std::vector<long> started;
+        for (const long tid : thread_ids())
+            if (!before.count(tid)) started.push_back(tid);
+        if (started.size() == 1) issuer_tid = started.front();
+    }
+    issuer.add_client({client_id, client_secret, std::nullopt});
+
+    // Records are loaded through a connection with synchronous=normal whatever the run measures:
+    // the load is setup, and N synced commits would only make it longer. The pragma belongs to the
+    // connection, so the measured store below still syncs as its URI says.
+    const auto setup_start = clock_type::now();
+    const std::string uri = "sqlite:" + file.string();
+    {
+        auto loader = ms::open_storage(uri + "?synchronous=normal");
+        for (std::size_t i = 0; i < spec.n; ++i) {
+            const auto& key = keys[i];
+            sd::session_record r;
+            r.issuer = issuer.issuer();
+            r.client_id = client_id;
+            r.client_secret = client_secret;
+            r.client_type = "static";
+            r.dpop = true;
+            r.public_key = key.public_jwk;
+            r.private_key = key.private_jwk;
+            // A record written after a login carries the WebID; without it every rehydration would
+            // write the record a second time to add it.
+            r.webid = webid;
+            r.is_logged_in = true;
+            r.refresh_token = issuer.mint_refresh_token(client_id, webid, key.thumbprint);
+            loader->set(sd::record_key(session_id(i)), sd::serialize_session_record(r));
+        }
+    }
+    fig.setup_s = seconds_since(setup_start);
+
+    ms::session_manager_options options;
+    options.store = ms::open_storage(uri + spec.uri_query);
+    options.threads = spec.threads;
+    options.allow_insecure_loopback = true;
+    ms::session_manager manager(options);
+
+    auto t = clock_type::now();
+    const auto ids = manager.get_session_id_from_storage_all();
+    fig.list_s = seconds_since(t);
+    if (ids.size() != spec.n) fail("listed " + std::to_string(ids.size()) + " ids, stored " + std::to_string(spec.n));
+
+    fig.rss_before_mib = current_rss_mib();
+    std::atomic<double> rss_peak{fig.rss_before_mib};
+    std::atomic<std::size_t> last_done{0};
+    ms::batch_options batch;
+    batch.concurrency = spec.concurrency;
+    batch.progress = [&](std::size_t done, std::size_t total) {
+        last_done.store(std::max(last_done.load(), done));
+        if (done % 64 != 0 && done != total) return;
+        const double rss = current_rss_mib();
+        double seen = rss_peak.load();
+        while (rss > seen && !rss_peak.compare_exchange_weak(seen, rss)) {
+        }
+    };
+    const auto issuer_cpu0 = issuer_tid ? thread_cpu_seconds(*issuer_tid) : std::nullopt;
+    const double cpu0 = process_cpu_seconds();
+    t = clock_type::now();
+    auto results = manager.rehydrate(ids, batch);
+    fig.rehydrate_s = seconds_since(t);
+    fig.process_cpu_s = process_cpu_seconds() - cpu0;
+    const auto issuer_cpu1 = issuer_tid ? thread_cpu_seconds(*issuer_tid) : std::nullopt;
+    if (issuer_cpu0 && issuer_cpu1) fig.issuer_cpu_s = *issuer_cpu1 - *issuer_cpu0;
+    fig.rss_growth_mib = std::max(rss_peak.load(), current_rss_mib()) - fig.rss_before_mib;
+
+    if (results.size() != ids.size()) fail("rehydrate returned " + std::to_string(results.size()) + " results");
+    if (last_done.load() != ids.size()) fail("progress reached " + std::to_string(last_done.load()));
+    for (const auto& r : results) {
+        if (r.error) {
+            fail(r.session_id + ": " + r.error.category().name() + ": " + r.error.message());
+        } else if (!r.value) {
+            fail(r.session_id + ": no session");
+        } else if (!r.value->is_logged_in()) {
+            fail(r.session_id + ": not logged in");
+        } else if (r.value->webid() != webid) {
+            fail(r.session_id + ": wrong WebID");
+        }
+    }
+    results.clear();
+
+    fig.issuer = issuer.stats();
+    fig.manager = manager.stats();
+    fig.connections = issuer.server().connection_count();
+    if (fig.issuer.token_requests != spec.n)
+        fail("issuer saw " + std::to_string(fig.issuer.token_requests) + " token requests");
+    if (fig.issuer.tokens_issued != spec.n) fail("issuer issued " + std::to_string(fig.issuer.tokens_issued) + " tokens");
+    if (fig.issuer.discovery_requests != 1)
+        fail("issuer saw " + std::to_string(fig.issuer.discovery_requests) + " discovery requests");
+    if (fig.issuer.refresh_reuses != 0)
+        fail("issuer saw " + std::to_string(fig.issuer.refresh_reuses) + " reuses of a rotated refresh token");
+
+    t = clock_type::now();
+    const auto cleared = manager.clear_session_from_storage_all();
+    fig.clear_s = seconds_since(t);
+    if (cleared.session_ids.size() != spec.n)
+        fail("clear found " + std::to_string(cleared.session_ids.size()) + " sessions");
+    if (!manager.get_session_id_from_storage_all().empty()) fail("sessions left after clear");
+    return fig;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const settings s = parse(argc, argv);
+    scratch_dir scratch(s.dir);
+    const std::size_t n_sequential = std::min<std::size_t>(s.n, 1000);
+    const std::vector<run_spec> runs = {
+        {"sqlite full", "", 1, s.concurrency, s.n},
+        {"sqlite full", "", 2, s.concurrency, s.n},
+        {"sqlite normal", "?synchronous=normal", 1, s.concurrency, s.n},
+        {"sqlite normal", "?synchronous=normal", 2, s.concurrency, s.n},
+        {"sqlite full", "", 1, 1, n_sequential},
+    };
+
+    std::printf("session_bench: %zu sessions, DPoP (ES256), SQLite files under %s; the embedded test issuer\n"
+                "on 127.0.0.1 (plain HTTP, one thread, rotating tokens, ES256) runs in this process\n\n",
+                s.n, scratch.path().c_str());
+
+    auto t = clock_type::now();
+    std::vector<stored_key> keys;
+    keys.reserve(s.n);
+    for (std::size_t i = 0; i < s.n; ++i) {
+        const auto key = oidc::dpop_key::generate();
+        keys.push_back({key.public_jwk_json(), key.private_jwk_json(), key.thumbprint()});
+    }
+    std::printf("setup: %zu P-256 key pairs generated in %.2f s\n", s.n, seconds_since(t));
+    std::fflush(stdout);
+
+    std::vector<std::pair<run_spec, run_figures>> done;
+    int serial = 0;
+    for (const auto& spec : runs) {
+        const auto file = scratch.path() / ("bench-" + std::to_string(++serial) + ".db");
+        try {
+            auto fig = run_one(spec, keys, file);
+            std::printf("setup: run %d: issuer started, %zu refresh tokens minted and records written in %.2f s\n",
+                        serial, spec.n, fig.setup_s);
+            std::fflush(stdout);
+            done.emplace_back(spec, std::move(fig));
+        } catch (const std::exception& e) {
+            run_figures fig;
+            fig.failures.push_back(std::string("run aborted: ") + e.what());
+            done.emplace_back(spec, std::move(fig));
+        }
+    }
+
+    std::printf("\nRehydrating stored sessions (list, rehydrate, clear); CPU in microseconds per session during\n"
+                "the rehydration: process = client + issuer (same process), issuer = its server thread\n");
+    std::printf("%-13s %3s %4s %6s %8s %8s %10s %8s %7s %7s %7s %7s %7s %6s %5s %6s %5s\n", "store", "thr", "conc",
+                "N", "list ms", "rehyd s", "sessions/s", "clear ms", "RSS MB", "+MB", "proc us", "client", "issuer",
+                "tokens", "disc", "reuses", "fail");
+    bool ok = true;
+    for (const auto& [spec, fig] : done) {
+        const double n = static_cast<double>(spec.n);
+        char issuer_us[16] = "-", client_us[16] = "-";
+        if (fig.issuer_cpu_s) {
+            std::snprintf(issuer_us, sizeof issuer_us, "%.0f", *fig.issuer_cpu_s * 1e6 / n);
+            std::snprintf(client_us, sizeof client_us, "%.0f", (fig.process_cpu_s - *fig.issuer_cpu_s) * 1e6 / n);
+        }
+        std::printf("%-13s %3zu %4zu %6zu %8.1f %8.2f %10.0f %8.1f %7.1f %7.1f %7.0f %7s %7s %6llu %5llu %6llu %5zu\n",
+                    spec.store_name, spec.threads, spec.concurrency, spec.n, fig.list_s * 1e3, fig.rehydrate_s,
+                    fig.rehydrate_s > 0 ? n / fig.rehydrate_s : 0.0, fig.clear_s * 1e3, fig.rss_before_mib,
+                    fig.rss_growth_mib, fig.process_cpu_s * 1e6 / n, client_us, issuer_us,
+                    static_cast<unsigned long long>(fig.issuer.token_requests),
+                    static_cast<unsigned long long>(fig.issuer.discovery_requests),
+                    static_cast<unsigned long long>(fig.issuer.refresh_reuses), fig.failures.size());
+        if (!fig.failures.empty()) ok = false;
+    }
+    std::printf("peak RSS of the process (ru_maxrss): %.1f MiB\n", peak_rss_mib());
+
+    for (const auto& [spec, fig] : done) {
+        if (fig.failures.empty()) continue;
+        std::printf("\nfailures of %s, threads %zu, concurrency %zu, N %zu (%zu):\n", spec.store_name, spec.threads,
+                    spec.concurrency, spec.n, fig.failures.size());
+        std::size_t shown = 0;
+        for (const auto& f : fig.failures) {
+            if (++shown > 20) {
+                std::printf("  ... and %zu more\n", fig.failures.size() - 20);
+                break;
+            }
+            std::printf("  %s\n", f.c_str());
+        }
+    }
+    return ok ? 0 : 1;
+}
