@@ -209,7 +209,7 @@ public:
     struct stats_type {
         std::uint64_t refreshes = 0;       ///< token requests for refreshes started
         std::uint64_t joined = 0;          ///< callers that shared a refresh already in flight
-        std::uint64_t lease_waits = 0;     ///< times a lease held elsewhere was waited for
+        std::uint64_t lease_waits = 0;     ///< rehydrations that waited for a lease held elsewhere
         std::uint64_t adopted = 0;         ///< invalid_grant answered by adopting a sibling's token
     };
     [[nodiscard]] stats_type stats() const;

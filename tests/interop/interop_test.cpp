@@ -3,7 +3,8 @@
 // generated CA. Discovery, client credentials (Basic and POST authentication, Bearer and DPoP),
 // refresh-token rotation with reuse detection, ID token verification and the WebID claim, DPoP
 // nonces, userinfo as a DPoP-protected resource, a provider that closes idle connections, and a
-// store written by Inrupt's own Node library (inrupt_store.mjs) taken over from its records.
+// store written by Inrupt's own Node library (inrupt_store.mjs) taken over from its records, and
+// rotation safety across worker processes sharing one store, a crashed one included.
 // Everything the provider hands out was minted by the provider itself; all traffic goes to
 // 127.0.0.1.
 #include "oidc/provider_client.hpp"
@@ -14,13 +15,16 @@
 #include "oidc/wire_discovery.hpp"
 #include "oidc/wire_token.hpp"
 #include "oidc/wire_url.hpp"
+#include "session/session_record.hpp"
 
+#include "../support/child_process.hpp"
 #include "../support/oidc_provider_process.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/test_ca.hpp"
 #include "../support/transport_thread.hpp"
 
 #include <multisession/error.hpp>
+#include <multisession/storage/open.hpp>
 
 #include <doctest/doctest.h>
 
@@ -610,4 +614,232 @@ void redeem_inrupt_written_store(scheme s) {
 
 TEST_CASE_TEMPLATE("a store written by Inrupt's library is redeemable here", T, over_http, over_https) {
     redeem_inrupt_written_store(T::value);
+}
+
+// Rotation safety across processes, against a provider that rotates the refresh token on every
+// refresh and revokes the whole grant when a rotated-away token comes back. Several worker
+// processes (tests/support/session_worker.cpp) share one SQLite store and rehydrate the same
+// session; only the store's lease keeps them from redeeming the same token twice.
+namespace {
+
+namespace sd = multisession::session_detail;
+
+// The lease_duration the worker runs with: how long a dead worker's lease blocks the others.
+constexpr auto worker_lease_duration = 5s;
+
+std::string session_worker_path() {
+    const char* path = std::getenv("MULTISESSION_SESSION_WORKER");
+    if (path == nullptr || *path == '\0') throw std::runtime_error("MULTISESSION_SESSION_WORKER is not set");
+    return path;
+}
+
+// A worker for the provider of scheme `s`: trusting the test CA over HTTPS, allowed plain HTTP to
+// loopback otherwise.
+std::vector<std::string> worker_argv(scheme s, const std::string& store_uri, const std::string& id, int rounds) {
+    std::vector<std::string> argv{session_worker_path(), "--store", store_uri, "--id", id, "--rounds",
+                                  std::to_string(rounds)};
+    if (s == scheme::https)
+        argv.insert(argv.end(), {"--ca", shared_pki().ca_file});
+    else
+        argv.emplace_back("--allow-loopback");
+    return argv;
+}
+
+struct worker_run {
+    bool finished = false; ///< false: still running at the deadline (the caller's RAII kills it)
+    int exit_code = -1;
+    std::vector<std::string> lines;
+    std::chrono::milliseconds took{};
+};
+
+// Collects a worker's output until it closes stdout, then reaps it; gives up at `deadline`.
+// Workers write a few hundred bytes at most, far below a pipe's buffer, so reading them one after
+// the other never stalls one that is still running.
+worker_run finish_worker(test::child_process& child, std::chrono::steady_clock::time_point started,
+                         std::chrono::steady_clock::time_point deadline) {
+    worker_run run;
+    for (;;) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left <= 0ms) return run;
+        auto line = child.read_line(static_cast<int>(left.count()));
+        if (line.empty()) break;
+        run.lines.push_back(std::move(line));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return run; // silent until the deadline
+    run.exit_code = child.wait();
+    run.finished = true;
+    run.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    return run;
+}
+
+std::string joined(const std::vector<std::string>& lines) {
+    std::string text;
+    for (const auto& line : lines)
+        text += line + "\n";
+    return text;
+}
+
+// The value of `name=` in a worker's summary line, or -1.
+long summary_field(const worker_run& run, std::string_view name) {
+    if (run.lines.empty() || run.lines.back().rfind("summary ", 0) != 0) return -1;
+    const auto& summary = run.lines.back();
+    const auto at = summary.find(" " + std::string(name) + "=");
+    if (at == std::string::npos) return -1;
+    return std::stol(summary.substr(at + name.size() + 2));
+}
+
+// How a worker prints an error code (see session_worker.cpp), without the message.
+std::string printed(std::error_code ec) {
+    return "error " + std::string(ec.category().name()) + ":" + std::to_string(ec.value()) + " ";
+}
+
+// What a finished login leaves in the store for a static confidential client with DPoP: the
+// record layout of Inrupt's library, the refresh token minted by the provider and bound to `key`.
+sd::session_record store_dpop_session(multisession::storage& store, const std::string& id, interop_fixture& f,
+                                      const oidc::dpop_key& key, const std::string& account) {
+    sd::session_record r;
+    r.issuer = f.issuer();
+    r.client_id = std::string(test::interop_confidential_client_id);
+    r.client_secret = std::string(test::interop_confidential_client_secret);
+    r.client_type = "static";
+    r.dpop = true;
+    r.public_key = key.public_jwk_json();
+    r.private_key = key.private_jwk_json();
+    r.refresh_token = f.mint(test::interop_confidential_client_id, account, key);
+    r.webid = test::interop_webid(account);
+    r.is_logged_in = true;
+    store.set(sd::record_key(id), sd::serialize_session_record(r));
+    return r;
+}
+
+sd::session_record stored_record(multisession::storage& store, const std::string& id) {
+    const auto text = store.get(sd::record_key(id));
+    REQUIRE(text.has_value());
+    return sd::parse_session_record(id, *text);
+}
+
+} // namespace
+
+TEST_CASE_TEMPLATE("4 processes x 50 rounds on one session id: no refresh token is ever redeemed twice", T, over_http,
+                   over_https) {
+    constexpr int processes = 4;
+    constexpr int rounds = 50;
+    interop_fixture f(T::value);
+    test::temp_dir dir;
+    const std::string uri = "sqlite:" + (dir / "sessions.db").string();
+    const std::string id = "shared-by-processes";
+    const auto key = oidc::dpop_key::generate();
+    const auto account = fresh_account("processes");
+    const auto first_token = [&] {
+        auto store = multisession::open_storage(uri);
+        return *store_dpop_session(*store, id, f, key, account).refresh_token;
+    }();
+
+    // A short pause between rounds makes the processes take turns: without it the one that just
+    // released the lease mostly takes it straight back while the others back off, and the token
+    // passes between processes only a few times in a run; with it, about half the rounds wait.
+    auto argv = worker_argv(T::value, uri, id, rounds);
+    argv.insert(argv.end(), {"--pause-ms", "5"});
+    const auto started = std::chrono::steady_clock::now();
+    std::vector<std::unique_ptr<test::child_process>> workers;
+    for (int i = 0; i < processes; ++i)
+        workers.push_back(std::make_unique<test::child_process>(argv));
+    const auto deadline = started + 120s;
+    long total_refreshes = 0;
+    long total_lease_waits = 0;
+    for (int i = 0; i < processes; ++i) {
+        CAPTURE(i);
+        const auto run = finish_worker(*workers[static_cast<std::size_t>(i)], started, deadline);
+        const auto output = joined(run.lines);
+        CAPTURE(output);
+        REQUIRE_MESSAGE(run.finished, "worker still running after 120 s");
+        // Every round ok: had the provider ever seen a rotated-away token, it would have revoked
+        // the grant and every later round of every process would have failed with invalid_grant.
+        CHECK(run.exit_code == 0);
+        CHECK(std::count_if(run.lines.begin(), run.lines.end(),
+                            [](const std::string& line) { return line.ends_with(" ok"); }) == rounds);
+        CHECK(summary_field(run, "ok") == rounds);
+        // One token request per round: none was refused and retried with an adopted token.
+        CHECK(summary_field(run, "refreshes") == rounds);
+        CHECK(summary_field(run, "adopted") == 0);
+        total_refreshes += summary_field(run, "refreshes");
+        total_lease_waits += summary_field(run, "lease_waits");
+    }
+    CHECK(total_refreshes == processes * rounds);
+    MESSAGE((processes * rounds) << " rounds in " << (std::chrono::steady_clock::now() - started) / 1ms << " ms, "
+                                 << total_lease_waits << " of them waited for another process's lease");
+    // The processes did contend: rounds found the lease taken, so the token went from process to
+    // process under the lease.
+    CHECK(total_lease_waits > 0);
+
+    // The token in the store is the newest of the chain: only an unredeemed token is accepted, so
+    // one more refresh with it succeeds, and after that it is a rotated-away token like the rest.
+    auto store = multisession::open_storage(uri);
+    const auto record = stored_record(*store, id);
+    REQUIRE(record.refresh_token.has_value());
+    CHECK(*record.refresh_token != first_token);
+    CHECK(record.webid == test::interop_webid(account));
+    const auto client = confidential_client();
+    const auto next = f.client().refresh(f.issuer(), client, *record.refresh_token, key);
+    CHECK(next.refresh_token_rotated);
+    CHECK(test::code_of([&] { (void)f.client().refresh(f.issuer(), client, *record.refresh_token, key); }) ==
+          oidc_errc::invalid_grant);
+    CHECK_FALSE(store->get(sd::lease_key(id)).has_value()); // every lease was released
+}
+
+TEST_CASE_TEMPLATE("a process killed between the token response and the storage write", T, over_http, over_https) {
+    interop_fixture f(T::value);
+    test::temp_dir dir;
+    const std::string uri = "sqlite:" + (dir / "sessions.db").string();
+    const std::string id = "crashed-in-rotation";
+    const auto key = oidc::dpop_key::generate();
+    auto store = multisession::open_storage(uri);
+    const auto before = store_dpop_session(*store, id, f, key, fresh_account("crash"));
+
+    {
+        auto argv = worker_argv(T::value, uri, id, 1);
+        argv.emplace_back("--crash-on-record-write");
+        test::child_process crashing(argv);
+        const auto started = std::chrono::steady_clock::now();
+        const auto run = finish_worker(crashing, started, started + 60s);
+        CAPTURE(joined(run.lines));
+        REQUIRE(run.finished);
+        REQUIRE(run.exit_code == 86);
+    }
+    // The provider rotated the token, the new one died with the process: the store still holds the
+    // redeemed one, and the dead process's lease, which nobody will release.
+    CHECK(stored_record(*store, id) == before);
+    CHECK(store->get(sd::lease_key(id)).has_value());
+
+    test::child_process survivor(worker_argv(T::value, uri, id, 1));
+    const auto started = std::chrono::steady_clock::now();
+    const auto run = finish_worker(survivor, started, started + 60s);
+    const auto output = joined(run.lines);
+    CAPTURE(output);
+    REQUIRE_MESSAGE(run.finished, "the next process was still waiting after 60 s");
+    MESSAGE("the next process finished after " << run.took.count() << " ms: " << output);
+    // It waits for the dead lease to run out, and not much longer.
+    CHECK(run.took < worker_lease_duration + 10s);
+    REQUIRE(run.lines.size() == 2);
+    // Either outcome is acceptable in general: a provider with a reuse grace period would take the
+    // redeemed token once more ("ok"); any other answer must be a plain invalid_grant, never a
+    // timeout or storage_errc::busy. oidc-provider 8.8.1 gives invalid_grant: the stored token was
+    // consumed by the dead process's refresh, and a consumed token is refused ("refresh token
+    // already used") and its whole grant revoked, the dead process's unstored token included. The
+    // session is logged out for good; a new login is the only way back.
+    const bool ok = run.lines[0] == "round 1 ok";
+    const bool invalid_grant = run.lines[0].starts_with("round 1 " + printed(oidc_errc::invalid_grant));
+    CHECK((ok || invalid_grant));
+    CHECK(run.exit_code == (ok ? 0 : 1));
+    CHECK(invalid_grant); // what oidc-provider does (see above)
+
+    // The record is intact: it parses, names the same issuer and client, and (after invalid_grant)
+    // still holds the token it held, as get_session_from_storage promises.
+    const auto after = stored_record(*store, id);
+    CHECK(after.issuer == before.issuer);
+    CHECK(after.client_id == before.client_id);
+    CHECK(after.client_secret == before.client_secret);
+    CHECK(after.public_key == before.public_key);
+    if (invalid_grant) CHECK(after.refresh_token == before.refresh_token);
 }
