@@ -3,7 +3,7 @@
 #
 #   ./run.sh demo     build and run the demo (nothing to configure)
 #   ./run.sh test     build and run the whole test suite
-#   ./run.sh bench    build and run the benchmarks (bench storage|oidc [options]: one of them)
+#   ./run.sh bench    build and run the benchmarks (bench storage|oidc|session [options]: one of them)
 #   ./run.sh build    only build (into build/)
 #   ./run.sh deps     only install the packages
 #
@@ -73,8 +73,9 @@ bench)
     case "${1:-all}" in
     storage) shift; exec "$BUILD_DIR/bench/storage_bench" "$@" ;;
     oidc) shift; exec "$BUILD_DIR/bench/oidc_bench" "$@" ;;
-    all) "$BUILD_DIR/bench/storage_bench" && "$BUILD_DIR/bench/oidc_bench" ;;
-    *) echo "usage: ./run.sh bench [storage|oidc] [options]" >&2; exit 2 ;;
+    session) shift; exec "$BUILD_DIR/bench/session_bench" "$@" ;;
+    all) "$BUILD_DIR/bench/storage_bench" && "$BUILD_DIR/bench/oidc_bench" && "$BUILD_DIR/bench/session_bench" ;;
+    *) echo "usage: ./run.sh bench [storage|oidc|session] [options]" >&2; exit 2 ;;
     esac
     ;;
 *)

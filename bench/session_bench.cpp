@@ -17,6 +17,9 @@
 // Every session must come back logged in, and the issuer must have seen exactly N token requests,
 // one discovery and no reuse of a rotated token; anything else is a failure (exit status 1).
 //
+// Before the runs, two steps of every rehydration are timed alone (restoring a session's DPoP key
+// pair from the JWKs in its record, parsing a record), to set against the CPU per session.
+//
 // Runs: the SQLite store as open_storage() makes it by default (synchronous=full: every commit
 // syncs the WAL) and with synchronous=normal, each with threads = 1 and 2; then a sequential run
 // (concurrency 1) on min(N, 1000) sessions for comparison.
@@ -24,9 +27,14 @@
 // CPU: the issuer runs in this process, so the process's CPU time includes the issuer's. The
 // issuer's server thread is found as the one thread that appears while it starts, and its CPU time
 // is read from /proc/self/task/<tid>/schedstat; "client" is the process's time minus the issuer's.
-// Memory: the resident set is sampled from /proc/self/statm before the rehydration and every 64
-// completed sessions (in the progress callback); "RSS +MB" is the largest growth seen, which also
-// counts the issuer's own bookkeeping of the tokens it issues (a few hundred bytes per token).
+// Memory, in MiB: "RSS MB" is the resident set before the rehydration (after free memory went back
+// to the system); "RSS+" the largest growth of the resident set seen during it (sampled from
+// /proc/self/statm every 64 completed sessions, in the progress callback). The resident set only
+// shows what the allocator took from the system, so memory freed by an earlier run hides growth in
+// a later one; the allocator's own count of bytes in use does not: "heap+" is its growth with the N
+// rehydrated sessions held, "kept" what stays once they are released (the manager, its store and
+// the issuer still alive: SQLite's page caches, the issuer's record of every token it issued), and
+// "left" what stays once the run is over (everything gone: should be about 0).
 #include <multisession/session.hpp>
 #include <multisession/storage/open.hpp>
 
@@ -35,6 +43,7 @@
 
 #include "../tests/support/test_issuer.hpp"
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -138,6 +147,25 @@ double peak_rss_mib() {
     return static_cast<double>(ru.ru_maxrss) / 1024.0; // KiB on Linux
 }
 
+/// Hands the allocator's free memory back to the system, so that resident-set figures show live
+/// memory rather than what an earlier run freed and the allocator kept.
+void release_free_memory() {
+#ifdef __GLIBC__
+    ::malloc_trim(0);
+#endif
+}
+
+/// Bytes the allocator has handed out and not got back (every arena), in MiB: unlike the resident
+/// set, it falls when memory is freed, so it shows what a step keeps. nullopt where unknown.
+std::optional<double> heap_in_use_mib() {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    const auto info = ::mallinfo2();
+    return static_cast<double>(info.uordblks + info.hblkhd) / (1024.0 * 1024.0);
+#else
+    return std::nullopt;
+#endif
+}
+
 double current_rss_mib() {
     std::ifstream statm("/proc/self/statm");
     unsigned long long size = 0, resident = 0;
@@ -191,17 +219,21 @@ struct run_figures {
     double clear_s = 0;
     double rss_before_mib = 0;
     double rss_growth_mib = 0;
+    std::optional<double> heap_held_mib; // right after the rehydration, with the N sessions held
+    std::optional<double> heap_kept_mib; // once the results are released; manager and issuer still alive
+    std::optional<double> heap_left_mib; // once the run is over: issuer, manager and store gone
     double process_cpu_s = 0;
     std::optional<double> issuer_cpu_s;
     test::issuer_stats issuer{};
-    ms::session_manager::stats_type manager{};
-    std::size_t connections = 0;
-    std::vector<std::string> failures;
+    std::vector<std::string> session_failures; // sessions that did not come back logged in
+    std::vector<std::string> problems;         // every other check that failed
+    [[nodiscard]] bool failed() const { return !session_failures.empty() || !problems.empty(); }
 };
 
 run_figures run_one(const run_spec& spec, const std::vector<stored_key>& keys, const std::filesystem::path& file) {
     run_figures fig;
-    auto fail = [&](std::string what) { fig.failures.push_back(std::move(what)); };
+    auto fail = [&](std::string what) { fig.problems.push_back(std::move(what)); };
+    auto session_failed = [&](std::string what) { fig.session_failures.push_back(std::move(what)); };
 
     // The issuer's server thread is the one that appears while it starts.
     const auto before = thread_ids();
@@ -253,13 +285,15 @@ run_figures run_one(const run_spec& spec, const std::vector<stored_key>& keys, c
     fig.list_s = seconds_since(t);
     if (ids.size() != spec.n) fail("listed " + std::to_string(ids.size()) + " ids, stored " + std::to_string(spec.n));
 
+    release_free_memory();
     fig.rss_before_mib = current_rss_mib();
+    const auto heap_before = heap_in_use_mib();
     std::atomic<double> rss_peak{fig.rss_before_mib};
-    std::atomic<std::size_t> last_done{0};
+    std::atomic<std::size_t> progress_calls{0};
     ms::batch_options batch;
     batch.concurrency = spec.concurrency;
     batch.progress = [&](std::size_t done, std::size_t total) {
-        last_done.store(std::max(last_done.load(), done));
+        progress_calls.fetch_add(1);
         if (done % 64 != 0 && done != total) return;
         const double rss = current_rss_mib();
         double seen = rss_peak.load();
@@ -275,25 +309,31 @@ run_figures run_one(const run_spec& spec, const std::vector<stored_key>& keys, c
     const auto issuer_cpu1 = issuer_tid ? thread_cpu_seconds(*issuer_tid) : std::nullopt;
     if (issuer_cpu0 && issuer_cpu1) fig.issuer_cpu_s = *issuer_cpu1 - *issuer_cpu0;
     fig.rss_growth_mib = std::max(rss_peak.load(), current_rss_mib()) - fig.rss_before_mib;
+    if (const auto heap = heap_in_use_mib(); heap && heap_before) fig.heap_held_mib = *heap - *heap_before;
 
     if (results.size() != ids.size()) fail("rehydrate returned " + std::to_string(results.size()) + " results");
-    if (last_done.load() != ids.size()) fail("progress reached " + std::to_string(last_done.load()));
+    if (progress_calls.load() != ids.size())
+        fail("progress was called " + std::to_string(progress_calls.load()) + " times");
     for (const auto& r : results) {
         if (r.error) {
-            fail(r.session_id + ": " + r.error.category().name() + ": " + r.error.message());
+            session_failed(r.session_id + ": " + r.error.category().name() + ": " + r.error.message());
         } else if (!r.value) {
-            fail(r.session_id + ": no session");
+            session_failed(r.session_id + ": no session");
         } else if (!r.value->is_logged_in()) {
-            fail(r.session_id + ": not logged in");
+            session_failed(r.session_id + ": not logged in");
         } else if (r.value->webid() != webid) {
-            fail(r.session_id + ": wrong WebID");
+            session_failed(r.session_id + ": wrong WebID");
         }
     }
-    results.clear();
+    results = {};
+    if (const auto heap = heap_in_use_mib(); heap && heap_before) fig.heap_kept_mib = *heap - *heap_before;
 
     fig.issuer = issuer.stats();
-    fig.manager = manager.stats();
-    fig.connections = issuer.server().connection_count();
+    const auto manager_stats = manager.stats();
+    if (manager_stats.refreshes != spec.n)
+        fail("the manager started " + std::to_string(manager_stats.refreshes) + " refreshes");
+    if (manager_stats.lease_waits != 0 || manager_stats.adopted != 0)
+        fail("the manager waited for a lease or adopted a token (one process, one refresh per session)");
     if (fig.issuer.token_requests != spec.n)
         fail("issuer saw " + std::to_string(fig.issuer.token_requests) + " token requests");
     if (fig.issuer.tokens_issued != spec.n) fail("issuer issued " + std::to_string(fig.issuer.tokens_issued) + " tokens");
@@ -337,6 +377,35 @@ int main(int argc, char** argv) {
         keys.push_back({key.public_jwk_json(), key.private_jwk_json(), key.thumbprint()});
     }
     std::printf("setup: %zu P-256 key pairs generated in %.2f s\n", s.n, seconds_since(t));
+
+    // Two steps of every rehydration, alone, for comparison with the CPU per session below.
+    {
+        const std::size_t samples = std::min<std::size_t>(s.n, 1000);
+        t = clock_type::now();
+        for (std::size_t i = 0; i < samples; ++i) {
+            const auto key = oidc::dpop_key::from_jwk(keys[i].public_jwk, keys[i].private_jwk);
+            if (key.thumbprint() != keys[i].thumbprint) usage("a stored key pair does not load back");
+        }
+        const double restore_us = seconds_since(t) * 1e6 / static_cast<double>(samples);
+        sd::session_record r;
+        r.issuer = "http://127.0.0.1:8080";
+        r.client_id = client_id;
+        r.client_secret = client_secret;
+        r.dpop = true;
+        r.public_key = keys[0].public_jwk;
+        r.private_key = keys[0].private_jwk;
+        r.webid = webid;
+        r.refresh_token = std::string(43, 'r');
+        const auto text = sd::serialize_session_record(r);
+        t = clock_type::now();
+        for (std::size_t i = 0; i < samples; ++i) {
+            if (!sd::parse_session_record("bench", text).is_session()) usage("a record does not parse back");
+        }
+        const double parse_us = seconds_since(t) * 1e6 / static_cast<double>(samples);
+        std::printf("alone, per session: DPoP key pair restored from the record's JWKs %.0f us; record (%zu bytes) "
+                    "parsed %.0f us\n",
+                    restore_us, text.size(), parse_us);
+    }
     std::fflush(stdout);
 
     std::vector<std::pair<run_spec, run_figures>> done;
@@ -344,53 +413,63 @@ int main(int argc, char** argv) {
     for (const auto& spec : runs) {
         const auto file = scratch.path() / ("bench-" + std::to_string(++serial) + ".db");
         try {
+            const auto heap_start = heap_in_use_mib();
             auto fig = run_one(spec, keys, file);
-            std::printf("setup: run %d: issuer started, %zu refresh tokens minted and records written in %.2f s\n",
+            if (const auto heap = heap_in_use_mib(); heap && heap_start) fig.heap_left_mib = *heap - *heap_start;
+            std::printf("setup: run %d: %zu refresh tokens minted and session records written in %.2f s\n",
                         serial, spec.n, fig.setup_s);
             std::fflush(stdout);
             done.emplace_back(spec, std::move(fig));
         } catch (const std::exception& e) {
             run_figures fig;
-            fig.failures.push_back(std::string("run aborted: ") + e.what());
+            fig.problems.push_back(std::string("run aborted: ") + e.what());
             done.emplace_back(spec, std::move(fig));
         }
     }
 
-    std::printf("\nRehydrating stored sessions (list, rehydrate, clear); CPU in microseconds per session during\n"
-                "the rehydration: process = client + issuer (same process), issuer = its server thread\n");
-    std::printf("%-13s %3s %4s %6s %8s %8s %10s %8s %7s %7s %7s %7s %7s %6s %5s %6s %5s\n", "store", "thr", "conc",
-                "N", "list ms", "rehyd s", "sessions/s", "clear ms", "RSS MB", "+MB", "proc us", "client", "issuer",
-                "tokens", "disc", "reuses", "fail");
+    std::printf("\nRehydrating stored sessions (list, rehydrate, clear). Memory in MiB: RSS before, RSS growth,\n"
+                "heap growth with the sessions held, heap kept after releasing them, heap left after the run.\n"
+                "CPU in microseconds per session during the rehydration: process = client + issuer (one\n"
+                "process); issuer = its server thread. Issuer counters: token requests, discovery, reuses.\n");
+    std::printf("%-13s %3s %4s %6s %8s %8s %10s %8s %7s %6s %6s %6s %6s %7s %7s %7s %6s %5s %6s %5s\n", "store", "thr",
+                "conc", "N", "list ms", "rehyd s", "sessions/s", "clear ms", "RSS MB", "RSS+", "heap+", "kept", "left",
+                "proc us", "client", "issuer", "tokens", "disc", "reuses", "fail");
     bool ok = true;
     for (const auto& [spec, fig] : done) {
         const double n = static_cast<double>(spec.n);
-        char issuer_us[16] = "-", client_us[16] = "-";
+        char issuer_us[16] = "-", client_us[16] = "-", held[16] = "-", kept[16] = "-", left[16] = "-";
+        if (fig.heap_held_mib) std::snprintf(held, sizeof held, "%.1f", *fig.heap_held_mib);
+        if (fig.heap_kept_mib) std::snprintf(kept, sizeof kept, "%.1f", *fig.heap_kept_mib);
+        if (fig.heap_left_mib) std::snprintf(left, sizeof left, "%.1f", *fig.heap_left_mib);
         if (fig.issuer_cpu_s) {
             std::snprintf(issuer_us, sizeof issuer_us, "%.0f", *fig.issuer_cpu_s * 1e6 / n);
             std::snprintf(client_us, sizeof client_us, "%.0f", (fig.process_cpu_s - *fig.issuer_cpu_s) * 1e6 / n);
         }
-        std::printf("%-13s %3zu %4zu %6zu %8.1f %8.2f %10.0f %8.1f %7.1f %7.1f %7.0f %7s %7s %6llu %5llu %6llu %5zu\n",
+        std::printf("%-13s %3zu %4zu %6zu %8.1f %8.2f %10.0f %8.1f %7.1f %6.1f %6s %6s %6s %7.0f %7s %7s %6llu %5llu %6llu %5zu\n",
                     spec.store_name, spec.threads, spec.concurrency, spec.n, fig.list_s * 1e3, fig.rehydrate_s,
                     fig.rehydrate_s > 0 ? n / fig.rehydrate_s : 0.0, fig.clear_s * 1e3, fig.rss_before_mib,
-                    fig.rss_growth_mib, fig.process_cpu_s * 1e6 / n, client_us, issuer_us,
+                    fig.rss_growth_mib, held, kept, left, fig.process_cpu_s * 1e6 / n, client_us, issuer_us,
                     static_cast<unsigned long long>(fig.issuer.token_requests),
                     static_cast<unsigned long long>(fig.issuer.discovery_requests),
-                    static_cast<unsigned long long>(fig.issuer.refresh_reuses), fig.failures.size());
-        if (!fig.failures.empty()) ok = false;
+                    static_cast<unsigned long long>(fig.issuer.refresh_reuses), fig.session_failures.size());
+        if (fig.failed()) ok = false;
     }
     std::printf("peak RSS of the process (ru_maxrss): %.1f MiB\n", peak_rss_mib());
 
     for (const auto& [spec, fig] : done) {
-        if (fig.failures.empty()) continue;
-        std::printf("\nfailures of %s, threads %zu, concurrency %zu, N %zu (%zu):\n", spec.store_name, spec.threads,
-                    spec.concurrency, spec.n, fig.failures.size());
+        if (!fig.failed()) continue;
+        std::printf("\nfailures of %s, threads %zu, concurrency %zu, N %zu:\n", spec.store_name, spec.threads,
+                    spec.concurrency, spec.n);
+        for (const auto& p : fig.problems) std::printf("  %s\n", p.c_str());
+        if (!fig.session_failures.empty())
+            std::printf("  %zu sessions not logged in again:\n", fig.session_failures.size());
         std::size_t shown = 0;
-        for (const auto& f : fig.failures) {
+        for (const auto& f : fig.session_failures) {
             if (++shown > 20) {
-                std::printf("  ... and %zu more\n", fig.failures.size() - 20);
+                std::printf("    ... and %zu more\n", fig.session_failures.size() - 20);
                 break;
             }
-            std::printf("  %s\n", f.c_str());
+            std::printf("    %s\n", f.c_str());
         }
     }
     return ok ? 0 : 1;

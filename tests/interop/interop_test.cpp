@@ -24,6 +24,7 @@
 #include "../support/transport_thread.hpp"
 
 #include <multisession/error.hpp>
+#include <multisession/session.hpp>
 #include <multisession/storage/open.hpp>
 
 #include <doctest/doctest.h>
@@ -497,16 +498,16 @@ namespace {
 // code, through provider.mjs's login and consent route): a static client with DPoP and with
 // Bearer, and a Solid-OIDC public client with DPoP. Every session it leaves in the store must be
 // usable from the records alone.
-void redeem_inrupt_written_store(scheme s) {
+// Runs inrupt_store.mjs against the provider of `f`: three authorization-code logins by Inrupt's
+// library, its whole store written as JSON into `dir`. Returns that store.
+nlohmann::json inrupt_written_store(interop_fixture& f, scheme s, const test::temp_dir& dir,
+                                    const std::string& account_prefix) {
     // Installed with oidc-provider (package-lock.json); an older node_modules lacks it.
     REQUIRE_MESSAGE(std::filesystem::is_regular_file(test::interop_dir() /
                                                      "node_modules/@inrupt/solid-client-authn-node/package.json"),
                     "@inrupt/solid-client-authn-node is not installed under $MULTISESSION_INTEROP_DIR/node_modules; "
                     "install it with `./run.sh deps` (or `npm ci` in tests/interop)");
-    interop_fixture f(s);
-    test::temp_dir dir;
     const auto out = dir / "inrupt-store.json";
-    const auto account_prefix = fresh_account("inrupt");
     const auto script = (test::interop_dir() / "inrupt_store.mjs").string();
     std::vector<std::string> args{script, "--issuer", f.issuer(), "--out", out.string()};
     args.insert(args.end(), {"--sessions", "3", "--account", account_prefix});
@@ -524,8 +525,14 @@ void redeem_inrupt_written_store(scheme s) {
                                                                   : "exited with " + std::to_string(run.exit_code))
                                             << ":\n"
                                             << run.output);
+    return nlohmann::json::parse(read_text(out), nullptr, false);
+}
 
-    const auto dump = nlohmann::json::parse(read_text(out), nullptr, false);
+void redeem_inrupt_written_store(scheme s) {
+    interop_fixture f(s);
+    test::temp_dir dir;
+    const auto account_prefix = fresh_account("inrupt");
+    const auto dump = inrupt_written_store(f, s, dir, account_prefix);
     REQUIRE(dump.is_object());
     // The library stores strings only.
     for (const auto& [key, value] : dump.items()) {
@@ -614,6 +621,62 @@ void redeem_inrupt_written_store(scheme s) {
 
 TEST_CASE_TEMPLATE("a store written by Inrupt's library is redeemable here", T, over_http, over_https) {
     redeem_inrupt_written_store(T::value);
+}
+
+// The same kind of store, through the session API itself: Inrupt's keys and values copied as they
+// are into a SQLite store, listed, rehydrated and cleared by a session_manager.
+namespace {
+
+void rehydrate_inrupt_written_store(scheme s) {
+    interop_fixture f(s);
+    test::temp_dir dir;
+    const auto dump = inrupt_written_store(f, s, dir, fresh_account("inrupt"));
+    REQUIRE(dump.is_object());
+    auto store = multisession::open_storage("sqlite:" + (dir / "copied.db").string());
+    for (const auto& [key, value] : dump.items()) store->set(key, value.get<std::string>());
+    const auto index = nlohmann::json::parse(dump["solidClientAuthn:registeredSessions"].get<std::string>());
+
+    multisession::session_manager_options options;
+    options.store = store;
+    if (s == scheme::https)
+        options.ca_file = shared_pki().ca_file;
+    else
+        options.allow_insecure_loopback = true;
+    multisession::session_manager manager(options);
+    auto ids = manager.get_session_id_from_storage_all();
+    std::sort(ids.begin(), ids.end());
+    std::vector<std::string> indexed = index.get<std::vector<std::string>>();
+    std::sort(indexed.begin(), indexed.end());
+    CHECK(ids == indexed); // the state records are not sessions
+
+    std::vector<std::string> rotated;
+    for (const auto& r : manager.rehydrate(ids)) {
+        CAPTURE(r.session_id);
+        REQUIRE_MESSAGE(!r.error, r.error.message());
+        REQUIRE(r.value.has_value());
+        CHECK(r.value->is_logged_in());
+        const auto record = nlohmann::json::parse(dump["solidClientAuthenticationUser:" + r.session_id].get<std::string>());
+        CHECK(r.value->webid() == record.at("webId").get<std::string>());
+        // The rotated token replaced Inrupt's in the record; the other fields are as Inrupt wrote them.
+        const auto now = nlohmann::json::parse(*store->get("solidClientAuthenticationUser:" + r.session_id));
+        CHECK(now.at("refreshToken") != record.at("refreshToken"));
+        for (const char* member : {"issuer", "clientId", "clientType", "dpop", "webId", "publicKey", "privateKey"}) {
+            CAPTURE(member);
+            CHECK(now.value(member, std::string()) == record.value(member, std::string()));
+        }
+    }
+    // A second restart rehydrates from the rotated tokens.
+    for (const auto& r : manager.rehydrate(ids)) CHECK((r.value && r.value->is_logged_in()));
+    const auto cleared = manager.clear_session_from_storage_all();
+    CHECK(cleared.session_ids.size() == 3);
+    CHECK(store->get("solidClientAuthn:registeredSessions") == "[]");
+}
+
+} // namespace
+
+TEST_CASE_TEMPLATE("a store written by Inrupt's library rehydrates through the session API", T, over_http,
+                   over_https) {
+    rehydrate_inrupt_written_store(T::value);
 }
 
 // Rotation safety across processes, against a provider that rotates the refresh token on every
