@@ -60,6 +60,7 @@ struct fetch_response {
 enum class session_event_type {
     new_refresh_token, ///< the provider rotated the refresh token (and it was stored)
     new_tokens,        ///< a refresh succeeded: new access (and ID) token
+    extended,          ///< the session's expiry moved later (a refresh that said how long it lasts)
     expired,           ///< the refresh token is no longer accepted (invalid_grant): logged out
     logout,            ///< the session was logged out and its record removed
     error,             ///< a refresh failed for another reason; the record is unchanged

@@ -247,7 +247,22 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
             st->webid = std::move(webid);
             st->logged_in = true;
         }
+        if (eng->options.maintain_registered_sessions_index) {
+            // A Node reader of the same store lists sessions through the index: make sure this
+            // one is in it (a record written by another tool may not be).
+            try {
+                add_to_index(*eng->store, id);
+            } catch (const error&) {
+                // The session is restored either way; the index is a courtesy to other readers.
+            }
+        }
         eng->emit({session_event_type::new_tokens, id, {}}, st);
+        bool extended = false;
+        {
+            std::lock_guard lock(st->mutex);
+            extended = st->expires_at.has_value();
+        }
+        if (extended) eng->emit({session_event_type::extended, id, {}}, st);
         finish({{}, engine::make_session(st)});
     }
 
@@ -293,6 +308,7 @@ void edit_index(storage& store, Edit edit) {
     for (int attempt = 0; attempt < 1000; ++attempt) {
         auto current = store.get(registered_sessions_key);
         auto next = edit(current);
+        if (current == next) return; // nothing to change: no write
         if (store.compare_and_set(registered_sessions_key, current, next)) return;
     }
     throw error(storage_errc::busy, "registered sessions index: too many concurrent writers");

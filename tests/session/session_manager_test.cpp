@@ -6,6 +6,7 @@
 
 #include "oidc/dpop.hpp"
 #include "oidc/provider_client.hpp"
+#include "session/engine.hpp"
 #include "session/session_record.hpp"
 
 #include "../support/test_issuer.hpp"
@@ -488,7 +489,8 @@ TEST_CASE("a session fetches with its tokens; logout removes the record") {
     auto s = manager.get_session_from_storage("s1");
     REQUIRE(s);
     CHECK(events == std::vector<ms::session_event_type>{ms::session_event_type::new_refresh_token,
-                                                        ms::session_event_type::new_tokens});
+                                                        ms::session_event_type::new_tokens,
+                                                        ms::session_event_type::extended});
 
     auto res = s->fetch({"GET", f.issuer.resource_url("/notes"), {}, {}});
     CHECK(res.status == 200);
@@ -622,4 +624,39 @@ TEST_CASE("Asio forms: a manager on the application's executor, with completion 
     }
     work.reset();
     runner.join();
+}
+
+TEST_CASE("the registered-sessions index: kept up to date without lost updates") {
+    SUBCASE("8 threads adding and removing ids at once") {
+        auto store = ms::make_memory_storage();
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 8; ++t)
+            threads.emplace_back([&, t] {
+                for (int i = 0; i < 50; ++i) {
+                    const auto id = "t" + std::to_string(t) + "-" + std::to_string(i);
+                    sd::add_to_index(*store, id);
+                    if (i % 2 == 1) sd::remove_from_index(*store, id);
+                }
+            });
+        for (auto& t : threads) t.join();
+        auto ids = sd::parse_session_index(store->get(std::string(sd::registered_sessions_key)));
+        CHECK(ids.size() == 8 * 25); // every even id stayed, every odd one went
+        std::sort(ids.begin(), ids.end());
+        CHECK(std::adjacent_find(ids.begin(), ids.end()) == ids.end());
+        CHECK(std::find(ids.begin(), ids.end(), "t3-10") != ids.end());
+        CHECK(std::find(ids.begin(), ids.end(), "t3-11") == ids.end());
+    }
+    SUBCASE("a rehydrated session missing from the index is added to it") {
+        issuer_fixture f;
+        auto store = ms::make_memory_storage();
+        f.store_session(*store, "s1");
+        f.store_session(*store, "s2");
+        store->set(std::string(sd::registered_sessions_key), R"(["s1"])");
+        auto o = loopback(store);
+        o.maintain_registered_sessions_index = true;
+        ms::session_manager manager(o);
+        CHECK(manager.get_session_from_storage("s2")->is_logged_in());
+        CHECK(manager.get_session_from_storage("s1")->is_logged_in());
+        CHECK(store->get(std::string(sd::registered_sessions_key)) == R"(["s1","s2"])");
+    }
 }
