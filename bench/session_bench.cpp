@@ -35,6 +35,8 @@
 // rehydrated sessions held, "kept" what stays once they are released (the manager, its store and
 // the issuer still alive: SQLite's page caches, the issuer's record of every token it issued), and
 // "left" what stays once the run is over (everything gone: should be about 0).
+#include "../tests/support/temp_dir.hpp"
+
 #include <multisession/session.hpp>
 #include <multisession/storage/open.hpp>
 
@@ -110,25 +112,6 @@ settings parse(int argc, char** argv) {
     }
     return s;
 }
-
-class scratch_dir {
-public:
-    explicit scratch_dir(const std::filesystem::path& base) {
-        std::string pattern = (base / "session-bench-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) usage("cannot create a directory in " + base.string());
-        path_ = pattern;
-    }
-    ~scratch_dir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    scratch_dir(const scratch_dir&) = delete;
-    scratch_dir& operator=(const scratch_dir&) = delete;
-    [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
 
 double seconds_since(clock_type::time_point start) {
     return std::chrono::duration<double>(clock_type::now() - start).count();
@@ -355,7 +338,13 @@ run_figures run_one(const run_spec& spec, const std::vector<stored_key>& keys, c
 
 int main(int argc, char** argv) {
     const settings s = parse(argc, argv);
-    scratch_dir scratch(s.dir);
+    std::optional<multisession::test::temp_dir> scratch_holder;
+    try {
+        scratch_holder.emplace(s.dir, "session-bench");
+    } catch (const std::runtime_error& e) {
+        usage(e.what());
+    }
+    auto& scratch = *scratch_holder;
     const std::size_t n_sequential = std::min<std::size_t>(s.n, 1000);
     const std::vector<run_spec> runs = {
         {"sqlite full", "", 1, s.concurrency, s.n},

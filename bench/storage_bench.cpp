@@ -15,6 +15,8 @@
 // runs on its own file in the same directory, in chunks alternating with the store's. For the large runs, memory and file are loaded
 // through the store's set; sqlite is loaded through one raw SQLite transaction on the store's own
 // file (the point is enumerating and removing, and a million autocommit inserts would dominate).
+#include "../tests/support/temp_dir.hpp"
+
 #include <multisession/storage/file.hpp>
 #include <multisession/storage/memory.hpp>
 #include <multisession/storage/sqlite.hpp>
@@ -318,26 +320,6 @@ std::string secs(double value) {
     return buffer;
 }
 
-/// A fresh directory for this run's files, removed with them at the end.
-class scratch_dir {
-public:
-    explicit scratch_dir(const std::filesystem::path& base) {
-        std::string pattern = (base / "storage-bench-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) usage(("cannot create a directory in " + base.string()).c_str());
-        path_ = pattern;
-    }
-    ~scratch_dir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    scratch_dir(const scratch_dir&) = delete;
-    scratch_dir& operator=(const scratch_dir&) = delete;
-    [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
-
 struct mixed_figures {
     double get_per_s = 0;
     double set_per_s = 0;
@@ -387,7 +369,13 @@ mixed_figures run_mixed(const std::filesystem::path& file, multisession::sqlite_
 
 int main(int argc, char** argv) {
     const settings s = parse(argc, argv);
-    scratch_dir scratch(s.dir);
+    std::optional<multisession::test::temp_dir> scratch_holder;
+    try {
+        scratch_holder.emplace(s.dir, "storage-bench");
+    } catch (const std::runtime_error& e) {
+        usage(e.what());
+    }
+    auto& scratch = *scratch_holder;
     std::size_t biggest = std::max(s.n, s.n_durable);
     for (const auto size : s.large) biggest = std::max(biggest, size);
     const auto keys = make_keys(biggest);

@@ -11,11 +11,19 @@ namespace multisession::test {
 
 class temp_dir {
 public:
-    temp_dir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string pattern = std::string(base && *base ? base : "/tmp") + "/multisession-test-XXXXXX";
-        if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    temp_dir() : temp_dir(default_base()) {}
+
+    /// A directory named "<stem>-XXXXXX" under `base`. Throws std::runtime_error naming `base`.
+    explicit temp_dir(const std::filesystem::path& base, const std::string& stem = "multisession-test") {
+        std::string pattern = (base / (stem + "-XXXXXX")).string();
+        if (::mkdtemp(pattern.data()) == nullptr)
+            throw std::runtime_error("cannot create a directory in " + base.string());
         path_ = pattern;
+    }
+
+    static std::filesystem::path default_base() {
+        const char* base = std::getenv("TMPDIR");
+        return base && *base ? base : "/tmp";
     }
     ~temp_dir() {
         std::error_code ignored;
