@@ -7,14 +7,10 @@
 // associated executor, by default the manager's, and never inside the initiating call.
 #pragma once
 
+#include <multisession/detail/asio_adapt.hpp>
 #include <multisession/session.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/system/error_code.hpp>
 
 #include <memory>
 #include <optional>
@@ -33,28 +29,6 @@ std::unique_ptr<session_manager> make_session_manager(boost::asio::any_io_execut
 /// The executor a manager (or a session's manager) does its network work on.
 boost::asio::any_io_executor session_executor(const session_manager& manager);
 boost::asio::any_io_executor session_executor(const session& s);
-
-namespace asio_detail {
-
-/// Adapts `start(callback)` (a callback taking std::error_code and T) to a completion token.
-template <class T, class Token, class Start>
-auto adapt(boost::asio::any_io_executor ex, Token&& token, Start start) {
-    return boost::asio::async_initiate<Token, void(boost::system::error_code, T)>(
-        [ex = std::move(ex), start = std::move(start)](auto handler) mutable {
-            auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, ex));
-            auto held = std::make_shared<decltype(handler)>(std::move(handler));
-            start([held, work = std::move(work)](std::error_code ec, T value) mutable {
-                auto target = work.get_executor();
-                boost::asio::post(target, [held, ec, value = std::move(value)]() mutable {
-                    std::move (*held)(boost::system::error_code(ec), std::move(value));
-                });
-                work.reset();
-            });
-        },
-        token);
-}
-
-} // namespace asio_detail
 
 /// get_session_from_storage with a completion token: void(error_code, std::optional<session>).
 /// On a failed refresh the session (marked logged out) comes with the error.

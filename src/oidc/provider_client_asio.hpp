@@ -10,7 +10,7 @@
 
 #include "oidc/provider_client.hpp"
 
-#include <multisession/asio.hpp>
+#include <multisession/detail/asio_adapt.hpp>
 
 #include <memory>
 #include <string>

@@ -42,6 +42,12 @@ oidc::provider_client_options provider_options_of(const session_manager_options&
 class asio_core : public network_core {
 public:
     virtual asio::any_io_executor executor() = 0;
+
+    void run_after(std::chrono::milliseconds delay, std::function<void()> fn) final {
+        if (stopping()) delay = std::chrono::milliseconds(0);
+        auto timer = std::make_shared<asio::steady_timer>(executor(), delay);
+        timer->async_wait([timer, fn = std::move(fn)](const boost::system::error_code&) { fn(); });
+    }
 };
 
 class owned_core final : public asio_core {
@@ -60,12 +66,6 @@ public:
         // members would: release them while it still exists.
         provider_.reset();
         transport_.reset();
-    }
-
-    void run_after(std::chrono::milliseconds delay, std::function<void()> fn) override {
-        if (stopping()) delay = std::chrono::milliseconds(0);
-        auto timer = std::make_shared<asio::steady_timer>(ioc_, delay);
-        timer->async_wait([timer, fn = std::move(fn)](const boost::system::error_code&) { fn(); });
     }
 
     bool runs_by_itself() const noexcept override { return !threads_.empty(); }
@@ -105,12 +105,6 @@ public:
     ~external_core() override { stop(); }
 
     asio::any_io_executor executor() override { return ex_; }
-
-    void run_after(std::chrono::milliseconds delay, std::function<void()> fn) override {
-        if (stopping()) delay = std::chrono::milliseconds(0);
-        auto timer = std::make_shared<asio::steady_timer>(ex_, delay);
-        timer->async_wait([timer, fn = std::move(fn)](const boost::system::error_code&) { fn(); });
-    }
 
     bool runs_by_itself() const noexcept override { return true; }
 
