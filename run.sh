@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 
 BUILD_DIR=${BUILD_DIR:-build}
 PACKAGES=(meson ninja-build cmake pkg-config g++ python3 libboost1.81-dev nlohmann-json3-dev libssl-dev
-          libsqlite3-dev doctest-dev sqlite3)
+          libsqlite3-dev doctest-dev sqlite3 doxygen)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -59,7 +59,7 @@ build) build ;;
 demo)
     build
     shift
-    exec "$BUILD_DIR/examples/storage_demo" "$@"
+    exec "$BUILD_DIR/examples/session_demo" "$@"
     ;;
 test)
     build

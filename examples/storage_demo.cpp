@@ -6,6 +6,8 @@
 //
 // Without --store it uses a fresh SQLite file in a temporary directory, removed at the end unless
 // --keep is given.
+#include "progress.hpp"
+
 #include <multisession/multisession.hpp>
 
 #include <nlohmann/json.hpp>
@@ -30,31 +32,6 @@ std::string seconds_since(clock_type::time_point start) {
     std::snprintf(text, sizeof text, "%.3f", std::chrono::duration<double>(clock_type::now() - start).count());
     return text;
 }
-
-/// A progress bar on a terminal; a line per quarter when piped, so logs stay short.
-class progress {
-public:
-    progress(std::string label, std::size_t total) : label_(std::move(label)), total_(total), tty_(::isatty(1) != 0) {}
-
-    void update(std::size_t done) {
-        if (tty_) {
-            if (done != total_ && done % 16 != 0) return;
-            const std::size_t width = 30;
-            const std::size_t filled = total_ == 0 ? width : done * width / total_;
-            std::printf("\r  %-10s [%s%s] %zu/%zu", label_.c_str(), std::string(filled, '#').c_str(),
-                        std::string(width - filled, '.').c_str(), done, total_);
-            if (done == total_) std::printf("\n");
-            std::fflush(stdout);
-        } else if (total_ > 0 && (done * 4 / total_ != (done - 1) * 4 / total_ || done == total_)) {
-            std::printf("  %-10s %zu/%zu\n", label_.c_str(), done, total_);
-        }
-    }
-
-private:
-    std::string label_;
-    std::size_t total_;
-    bool tty_;
-};
 
 std::string random_hex(std::size_t bytes) {
     static constexpr char digits[] = "0123456789abcdef";
@@ -136,7 +113,7 @@ int main(int argc, char** argv) {
         auto start = clock_type::now();
         {
             auto store = open_storage(uri, options);
-            progress bar("created", sessions);
+            demo::progress bar("created", sessions);
             for (std::size_t i = 0; i < sessions; ++i) {
                 store->set(std::string(record_prefix) + "session-" + std::to_string(i), make_record(i));
                 bar.update(i + 1);
