@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 
 BUILD_DIR=${BUILD_DIR:-build}
 PACKAGES=(meson ninja-build cmake pkg-config g++ python3 libboost1.81-dev nlohmann-json3-dev libssl-dev
-          libsqlite3-dev doctest-dev sqlite3 doxygen)
+          libsqlite3-dev doctest-dev sqlite3 doxygen libhiredis-dev redis-server redis-tools)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
