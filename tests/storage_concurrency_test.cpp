@@ -59,7 +59,7 @@ TEST_CASE_TEMPLATE("8 threads x 1000 compare_and_set increments end at exactly 8
 }
 
 TEST_CASE_TEMPLATE("4 processes x 1000 compare_and_set increments end at exactly 4000", F, file_fixture,
-                   sqlite_fixture) {
+                   sqlite_fixture, redis_fixture) {
     F fixture;
     constexpr int processes = 4;
     constexpr int rounds = 1000;

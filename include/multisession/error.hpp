@@ -22,6 +22,8 @@ enum class storage_errc {
     unknown_key_id,       ///< the envelope names an encryption key that is not in the key ring
     invalid_configuration,///< options that cannot work (bad key length, empty key ring, ...)
     backend_error,        ///< the database engine reported an error it did not classify
+    unavailable,          ///< the store's server could not be reached, did not answer in time, or the
+                          ///< connection broke during the call (whose effect is then unknown)
 };
 
 /// The category of storage_errc codes; its name() is "multisession.storage".

@@ -9,4 +9,5 @@
 #include <multisession/storage/memory.hpp>
 #include <multisession/storage/open.hpp>
 #include <multisession/storage/prefixed.hpp>
+#include <multisession/storage/redis.hpp>
 #include <multisession/storage/sqlite.hpp>

@@ -32,6 +32,7 @@ const char* describe(storage_errc e) {
     case storage_errc::unknown_key_id: return "stored value is sealed with an unknown key";
     case storage_errc::invalid_configuration: return "invalid storage configuration";
     case storage_errc::backend_error: return "storage backend error";
+    case storage_errc::unavailable: return "storage server unavailable";
     }
     return nullptr;
 }

@@ -3,6 +3,7 @@
 #include <multisession/storage/file.hpp>
 #include <multisession/storage/memory.hpp>
 #include <multisession/storage/prefixed.hpp>
+#include <multisession/storage/redis.hpp>
 #include <multisession/storage/sqlite.hpp>
 
 #include <algorithm>
@@ -40,10 +41,12 @@ std::string percent_decode(std::string_view uri, std::string_view text) {
     return out;
 }
 
-constexpr std::string_view known_schemes[] = {"memory", "file", "sqlite"};
+constexpr std::string_view known_schemes[] = {"memory", "file", "sqlite", "redis"};
 
 struct parsed_uri {
     std::string scheme;
+    /// What follows "//" up to the path, still percent-encoded; nullopt without "//".
+    std::optional<std::string> authority;
     std::string path;
     std::map<std::string, std::string, std::less<>> query;
 };
@@ -54,7 +57,7 @@ parsed_uri parse(std::string_view uri) {
     if (colon == std::string_view::npos || colon == 0) bad_uri(uri, "expected <scheme>:<location>");
     out.scheme = std::string(uri.substr(0, colon));
     if (std::find(std::begin(known_schemes), std::end(known_schemes), out.scheme) == std::end(known_schemes))
-        bad_uri(uri, "unknown scheme '" + out.scheme + "' (known: memory, file, sqlite)");
+        bad_uri(uri, "unknown scheme '" + out.scheme + "' (known: memory, file, sqlite, redis)");
     std::string_view rest = uri.substr(colon + 1);
 
     if (const auto question = rest.find('?'); question != std::string_view::npos) {
@@ -74,18 +77,74 @@ parsed_uri parse(std::string_view uri) {
     }
     if (rest.find('#') != std::string_view::npos) bad_uri(uri, "fragments are not allowed");
 
-    // "scheme:///abs" and "scheme://localhost/abs" are the RFC 8089 spellings of "scheme:/abs".
     if (rest.substr(0, 2) == "//") {
         rest.remove_prefix(2);
         const auto slash = rest.find('/');
-        const std::string_view authority = rest.substr(0, slash);
-        if (!authority.empty() && authority != "localhost")
-            bad_uri(uri, "a host is not allowed here; use " + out.scheme + ":/absolute/path");
+        out.authority = std::string(rest.substr(0, slash));
         rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+        // "scheme:///abs" and "scheme://localhost/abs" are the RFC 8089 spellings of "scheme:/abs".
+        if (out.scheme != "redis" && !out.authority->empty() && *out.authority != "localhost")
+            bad_uri(uri, "a host is not allowed here; use " + out.scheme + ":/absolute/path");
     }
     out.path = percent_decode(uri, rest);
     if (out.path.find('\0') != std::string::npos) bad_uri(uri, "the path contains a NUL byte");
     return out;
+}
+
+/// Decimal digits only, within [min, max]; nullopt otherwise.
+std::optional<std::uint64_t> parse_number(std::string_view text, std::uint64_t min, std::uint64_t max) {
+    std::uint64_t number = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || number < min || number > max)
+        return std::nullopt;
+    return number;
+}
+
+/// redis://[user:password@]host[:port][/db]: fills the connection part of `options`.
+void parse_redis_location(std::string_view uri, const parsed_uri& parsed, redis_storage_options& options) {
+    if (!parsed.authority || parsed.authority->empty())
+        bad_uri(uri, "redis: needs a host, as redis://host:port/db");
+    std::string_view authority = *parsed.authority;
+    if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+        const std::string_view user_info = authority.substr(0, at);
+        authority = authority.substr(at + 1);
+        const auto colon = user_info.find(':');
+        if (colon == std::string_view::npos)
+            bad_uri(uri, "a user name needs a password: redis://user:password@host or redis://:password@host");
+        options.user = percent_decode(uri, user_info.substr(0, colon));
+        options.password = percent_decode(uri, user_info.substr(colon + 1));
+        if (options.password.empty()) bad_uri(uri, "the password is empty");
+    }
+    std::string_view port;
+    if (authority.substr(0, 1) == "[") { // an IPv6 literal
+        const auto close = authority.find(']');
+        if (close == std::string_view::npos) bad_uri(uri, "unterminated [IPv6 address]");
+        options.host = std::string(authority.substr(1, close - 1));
+        const std::string_view after = authority.substr(close + 1);
+        if (!after.empty() && after[0] != ':') bad_uri(uri, "expected :port after the [IPv6 address]");
+        if (!after.empty()) port = after.substr(1);
+        if (after == ":") bad_uri(uri, "empty port");
+    } else {
+        const auto colon = authority.find(':');
+        options.host = percent_decode(uri, authority.substr(0, colon));
+        if (colon != std::string_view::npos) {
+            port = authority.substr(colon + 1);
+            if (port.empty()) bad_uri(uri, "empty port");
+        }
+    }
+    if (options.host.empty()) bad_uri(uri, "redis: needs a host, as redis://host:port/db");
+    if (!port.empty()) {
+        const auto number = parse_number(port, 1, 65535);
+        if (!number) bad_uri(uri, "the port must be a number from 1 to 65535");
+        options.port = static_cast<std::uint16_t>(*number);
+    }
+    std::string_view path = parsed.path;
+    if (!path.empty()) path.remove_prefix(1); // the '/' before the database number
+    if (!path.empty()) {
+        const auto db = parse_number(path, 0, 2'147'483'647);
+        if (!db) bad_uri(uri, "the path must be a database number, as redis://host:port/0");
+        options.db = static_cast<unsigned>(*db);
+    }
 }
 
 /// Takes the query parameters a backend understands, one by one; whatever is left at the end is
@@ -113,9 +172,8 @@ public:
     std::optional<std::uint64_t> take_count(std::string_view name, std::uint64_t min, std::uint64_t max) {
         auto value = take(name);
         if (!value) return std::nullopt;
-        std::uint64_t number = 0;
-        const auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), number);
-        if (ec != std::errc() || end != value->data() + value->size() || number < min || number > max)
+        const auto number = parse_number(*value, min, max);
+        if (!number)
             bad_uri(uri_, std::string(name) + " must be a whole number from " + std::to_string(min) + " to " +
                               std::to_string(max));
         return number;
@@ -169,6 +227,20 @@ std::shared_ptr<storage> open_storage(std::string_view uri, open_storage_options
         if (auto n = query.take_count("max_connections", 1, 256)) sqlite_options.max_connections = *n;
         query.finish();
         store = make_sqlite_storage(parsed.path, std::move(sqlite_options));
+    } else if (parsed.scheme == "redis") {
+        redis_storage_options redis_options;
+        redis_options.clock = std::move(options.clock);
+        parse_redis_location(uri, parsed, redis_options);
+        // timeout_ms bounds both the connect and each command; connect_timeout_ms overrides the former.
+        if (auto ms = query.take_count("timeout_ms", 1, 3'600'000)) {
+            redis_options.command_timeout = std::chrono::milliseconds(*ms);
+            redis_options.connect_timeout = std::chrono::milliseconds(*ms);
+        }
+        if (auto ms = query.take_count("connect_timeout_ms", 1, 3'600'000))
+            redis_options.connect_timeout = std::chrono::milliseconds(*ms);
+        if (auto n = query.take_count("pool", 1, 1024)) redis_options.pool_size = *n;
+        query.finish();
+        store = make_redis_storage(std::move(redis_options));
     } else {
         bad_uri(uri, "scheme '" + parsed.scheme + "' has no backend");
     }
@@ -189,8 +261,12 @@ std::string redact_uri(std::string_view uri) {
     const auto scheme_end = out.find("://");
     if (scheme_end == std::string::npos) return out;
     const auto authority_begin = scheme_end + 3;
-    const auto authority_end = out.find_first_of("/?#", authority_begin);
-    const auto at = out.rfind('@', authority_end == std::string::npos ? out.size() : authority_end);
+    if (authority_begin >= out.size() || out[authority_begin] == '/') return out; // no authority
+    // The user-info ends at the last '@' before the query or fragment: a password that breaks the
+    // URI rules with a raw '/' or '@' is still hidden in full, while an '@' in the query is not
+    // taken for it.
+    const auto limit = out.find_first_of("?#", authority_begin);
+    const auto at = out.rfind('@', limit == std::string::npos ? std::string::npos : limit - 1);
     if (at == std::string::npos || at < authority_begin) return out;
     const auto colon = out.find(':', authority_begin);
     if (colon == std::string::npos || colon > at) return out;

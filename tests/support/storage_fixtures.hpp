@@ -4,6 +4,7 @@
 #pragma once
 
 #include "support/manual_clock.hpp"
+#include "support/redis_server.hpp"
 #include "support/temp_dir.hpp"
 
 #include <multisession/storage.hpp>
@@ -12,6 +13,7 @@
 #include <multisession/storage/memory.hpp>
 #include <multisession/storage/open.hpp>
 #include <multisession/storage/prefixed.hpp>
+#include <multisession/storage/redis.hpp>
 #include <multisession/storage/sqlite.hpp>
 
 #include <string>
@@ -124,9 +126,46 @@ struct uri_sqlite_stack_fixture {
     }
 };
 
+/// Redis: the test binary's own server (support/redis_server.hpp), emptied for each fixture.
+struct redis_fixture {
+    static constexpr const char* name = "redis";
+    static constexpr bool persistent = true;
+    static constexpr bool shared_between_processes = true;
+    manual_clock clock;
+    redis_fixture() { shared_redis_server().flush_all(); }
+    [[nodiscard]] std::string uri() const { return shared_redis_server().uri(); }
+    std::shared_ptr<storage> open() {
+        redis_storage_options options;
+        options.port = shared_redis_server().port();
+        options.clock = clock.function();
+        return make_redis_storage(options);
+    }
+};
+
+/// The configured stack over Redis: open_storage with encryption and a tenant prefix made of glob
+/// metacharacters (t[1]*?\:), beside neighbours that the prefix would match as an unescaped SCAN
+/// pattern: any of them seen, counted or removed through the view is a failure of the contract.
+struct uri_redis_stack_fixture {
+    static constexpr const char* name = "open_storage(redis?prefix, encrypted)";
+    static constexpr bool persistent = true;
+    static constexpr bool shared_between_processes = true;
+    manual_clock clock;
+    uri_redis_stack_fixture() { shared_redis_server().flush_all(); }
+    std::shared_ptr<storage> open() {
+        redis_client raw(shared_redis_server().port());
+        for (const char* key : {"t1:x", "t1ab:x", "t[1]*?:x", "t[1]x?\\:x", "t\\[1]*?\\:x"})
+            raw.command({"SET", key, "neighbour"});
+        open_storage_options options;
+        options.clock = clock.function();
+        options.encryption = test_encryption();
+        return open_storage(shared_redis_server().uri() + "?prefix=t%5B1%5D%2A%3F%5C:&pool=3", options);
+    }
+};
+
 } // namespace multisession::test
 
 #define MULTISESSION_ALL_STORAGE_FIXTURES                                                                    \
     multisession::test::memory_fixture, multisession::test::file_fixture, multisession::test::sqlite_fixture, \
         multisession::test::encrypted_memory_fixture, multisession::test::prefixed_sqlite_fixture,            \
-        multisession::test::encrypted_file_fixture, multisession::test::uri_sqlite_stack_fixture
+        multisession::test::encrypted_file_fixture, multisession::test::uri_sqlite_stack_fixture,            \
+        multisession::test::redis_fixture, multisession::test::uri_redis_stack_fixture

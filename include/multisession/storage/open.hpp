@@ -27,9 +27,14 @@ struct open_storage_options {
 ///   sqlite:/abs/file.db  sqlite:rel.db  sqlite:///abs/file.db
 ///                                   the SQLite backend; query: synchronous=full|normal,
 ///                                   busy_timeout_ms=N, max_connections=N
+///   redis://[user:password@]host[:port][/db]
+///                                   the Redis backend (port 6379 and database 0 by default; user
+///                                   and password percent-encoded); query: timeout_ms=N (connect
+///                                   and command), connect_timeout_ms=N, pool=N
 /// Any URI may carry prefix=NS in its query to wrap the store in make_prefixed_storage(NS).
 /// Throws multisession::error (invalid_uri) for an unknown scheme, an empty path, an unknown or
-/// malformed query parameter; the message shows the URI with any password removed.
+/// malformed query parameter; the message shows the URI with any password removed. Opening the
+/// backend may throw its own errors (for redis: unavailable when the server cannot be reached).
 std::shared_ptr<storage> open_storage(std::string_view uri, open_storage_options options = {});
 
 /// `uri` with the password of its user-info part (if any) replaced by "***": safe to log.
