@@ -16,3 +16,16 @@ libdir=$(dirname "$pc")
 
 c++ -std=c++20 "$source_dir/examples/store_basics.cpp" $flags -o "$stage/consumer"
 LD_LIBRARY_PATH="$libdir" "$stage/consumer"
+
+# The smallest example of the three functions builds against the installed library too.
+c++ -std=c++20 "$source_dir/examples/anchor/three_functions.cpp" $flags -o "$stage/three_functions"
+LD_LIBRARY_PATH="$libdir" "$stage/three_functions" "memory:" | grep -q "cleared 0 sessions" \
+    || { echo "three_functions against the installed library did not run"; exit 1; }
+
+# The command-line tool is installed and runs against the installed library.
+cli=$(find "$stage" -path '*/bin/multisession' -type f | head -n 1)
+[ -n "$cli" ] || { echo "bin/multisession was not installed"; exit 1; }
+LD_LIBRARY_PATH="$libdir" "$cli" --version | grep -q "multisession" \
+    || { echo "the installed multisession tool did not run"; exit 1; }
+LD_LIBRARY_PATH="$libdir" "$cli" stats --store memory: --json | grep -q '"entries"' \
+    || { echo "the installed multisession tool could not read a store"; exit 1; }

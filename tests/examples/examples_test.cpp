@@ -67,29 +67,6 @@ bool any_contains(const std::vector<std::string>& lines, const std::string& part
                        [&](const std::string& l) { return l.find(part) != std::string::npos; });
 }
 
-/// The pid of this process's child that runs `exe`. child_process keeps the pid to itself, and a
-/// graceful stop needs SIGTERM, which it does not send.
-pid_t child_running(const std::string& exe) {
-    const auto wanted = std::filesystem::canonical(exe);
-    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-        const std::string name = entry.path().filename().string();
-        if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
-            continue;
-        std::error_code ec;
-        if (std::filesystem::read_symlink(entry.path() / "exe", ec) != wanted || ec) continue;
-        // /proc/<pid>/stat: "pid (command) state ppid ..."; the command may hold spaces and ')'.
-        std::ifstream stat(entry.path() / "stat");
-        std::string text;
-        std::getline(stat, text);
-        std::istringstream rest(text.substr(text.rfind(')') + 1));
-        char state = 0;
-        pid_t parent = 0;
-        rest >> state >> parent;
-        if (parent == ::getpid()) return static_cast<pid_t>(std::stol(name));
-    }
-    return -1;
-}
-
 /// `text` fit for a query parameter's value.
 std::string percent_encode(std::string_view text) {
     static constexpr char hex[] = "0123456789ABCDEF";
@@ -253,9 +230,7 @@ TEST_CASE("tenant_server: sessions per tenant, cached, fetching, and the batch c
         std::this_thread::sleep_for(10ms);
     REQUIRE(issuer.stats().token_requests == before + 1);
 
-    const pid_t pid = child_running(server_path);
-    REQUIRE(pid > 0);
-    REQUIRE(::kill(pid, SIGTERM) == 0);
+    REQUIRE(server.signal(SIGTERM));
 
     REQUIRE(answered.wait_for(30s) == std::future_status::ready);
     const auto [late_error, late] = answered.get();

@@ -69,6 +69,12 @@ public:
         }
     }
 
+    /// The child's process id.
+    [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+
+    /// Sends `signal_number` (e.g. SIGTERM for an orderly shutdown); false when it could not be sent.
+    bool signal(int signal_number) { return pid_ > 0 && ::kill(pid_, signal_number) == 0; }
+
     /// Sends SIGKILL (a crash the child cannot intercept) and reaps it.
     void kill_hard() {
         ::kill(pid_, SIGKILL);
