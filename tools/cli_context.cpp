@@ -71,6 +71,11 @@ context::context(arguments args)
 
 bool context::show_progress() const noexcept { return !json_ && !quiet_ && stderr_is_terminal(); }
 
+void context::require_no_positionals() const {
+    if (!args_.positionals.empty())
+        throw usage_error("unexpected argument '" + printable(args_.positionals.front(), 40) + "'");
+}
+
 std::string context::store_uri() const {
     if (auto uri = args_.value("store")) return *uri;
     if (auto uri = environment("MULTISESSION_STORE")) return *uri;

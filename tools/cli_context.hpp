@@ -40,6 +40,8 @@ public:
     [[nodiscard]] bool quiet() const noexcept { return quiet_; }
     /// A progress bar is drawn only on a terminal, and never with --quiet or --json.
     [[nodiscard]] bool show_progress() const noexcept;
+    /// Throws usage_error when the command was given positional arguments (it takes none).
+    void require_no_positionals() const;
     [[nodiscard]] const std::shared_ptr<store_problems>& problems() const noexcept { return problems_; }
 
     /// --store, else MULTISESSION_STORE; throws usage_error when neither is set.

@@ -15,10 +15,6 @@ namespace {
 namespace sd = session_detail;
 using ordered_json = nlohmann::ordered_json;
 
-void require_no_positionals(const context& ctx) {
-    if (!ctx.args().positionals.empty())
-        throw usage_error("unexpected argument '" + printable(ctx.args().positionals.front(), 40) + "'");
-}
 
 ordered_json optional_text(const std::optional<std::string>& text) {
     return text ? ordered_json(json_text(*text)) : ordered_json(nullptr);
@@ -64,7 +60,7 @@ ordered_json summary_json(std::string_view id, const classified_record& c) {
 } // namespace
 
 int run_list(context& ctx) {
-    require_no_positionals(ctx);
+    ctx.require_no_positionals();
     auto store = ctx.open_store();
     bool first = true;
     if (ctx.json()) std::cout << "[";
@@ -178,7 +174,7 @@ int run_show(context& ctx) {
 }
 
 int run_stats(context& ctx) {
-    require_no_positionals(ctx);
+    ctx.require_no_positionals();
     auto store = ctx.open_store();
     ctx.problems()->silent = true; // counted as "unreadable" below, not printed one by one
 

@@ -1,5 +1,8 @@
 #include "cli_output.hpp"
 
+#include "core/printable.hpp"
+#include "core/utf8.hpp"
+
 #include <multisession/error.hpp>
 
 #include <algorithm>
@@ -27,22 +30,7 @@ void print_error(std::string_view command, std::string_view message) {
     std::cerr << line << std::flush;
 }
 
-std::string printable(std::string_view text, std::size_t limit) {
-    static constexpr std::string_view hex = "0123456789abcdef";
-    std::string out;
-    for (std::size_t i = 0; i < text.size() && i < limit; ++i) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            out += static_cast<char>(c);
-        } else {
-            out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    if (text.size() > limit) out += "...";
-    return out;
-}
+std::string printable(std::string_view text, std::size_t limit) { return detail::printable(text, limit); }
 
 std::string redacted(std::size_t bytes) { return "(redacted, " + std::to_string(bytes) + " bytes)"; }
 
@@ -56,41 +44,7 @@ bool looks_secret(std::string_view field_name) {
                        [&](std::string_view hint) { return lower.find(hint) != std::string::npos; });
 }
 
-bool is_utf8(std::string_view text) noexcept {
-    std::size_t i = 0;
-    while (i < text.size()) {
-        const auto lead = static_cast<unsigned char>(text[i]);
-        std::size_t length = 0;
-        char32_t cp = 0;
-        if (lead < 0x80) {
-            ++i;
-            continue;
-        }
-        if (lead >= 0xc2 && lead <= 0xdf) {
-            length = 2;
-            cp = lead & 0x1fu;
-        } else if (lead >= 0xe0 && lead <= 0xef) {
-            length = 3;
-            cp = lead & 0x0fu;
-        } else if (lead >= 0xf0 && lead <= 0xf4) {
-            length = 4;
-            cp = lead & 0x07u;
-        } else {
-            return false;
-        }
-        if (i + length > text.size()) return false;
-        for (std::size_t k = 1; k < length; ++k) {
-            const auto c = static_cast<unsigned char>(text[i + k]);
-            if ((c & 0xc0u) != 0x80u) return false;
-            cp = (cp << 6) | (c & 0x3fu);
-        }
-        if ((length == 3 && cp < 0x800) || (length == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += length;
-    }
-    return true;
-}
+bool is_utf8(std::string_view text) noexcept { return detail::is_utf8(text); }
 
 namespace {
 constexpr std::string_view base64_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

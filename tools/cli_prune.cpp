@@ -268,8 +268,7 @@ void print_counts(const context& ctx, const prune_counts& n, bool dry_run, bool 
 } // namespace
 
 int run_prune(context& ctx) {
-    if (!ctx.args().positionals.empty())
-        throw usage_error("unexpected argument '" + printable(ctx.args().positionals.front(), 40) + "'");
+    ctx.require_no_positionals();
     auto store = ctx.open_store();
     const auto now_seconds = std::chrono::duration_cast<std::chrono::seconds>(store->now().time_since_epoch()).count();
     prune_run run(ctx, *store, ctx.args().has("dry-run"), ctx.args().has("corrupt"), ctx.args().has("pending-logins"),

@@ -15,10 +15,6 @@ namespace {
 namespace sd = session_detail;
 using ordered_json = nlohmann::ordered_json;
 
-void require_no_positionals(const context& ctx) {
-    if (!ctx.args().positionals.empty())
-        throw usage_error("unexpected argument '" + printable(ctx.args().positionals.front(), 40) + "'");
-}
 
 /// Lease keys are never carried: their expiry cannot be read through the storage API, and a lease
 /// written without one would block that session's refreshes for good.
@@ -43,7 +39,7 @@ struct migrate_counts {
 } // namespace
 
 int run_migrate(context& ctx) {
-    require_no_positionals(ctx);
+    ctx.require_no_positionals();
     if (ctx.args().has("store") || ctx.args().has("keys"))
         throw usage_error("migrate takes --from and --to (and --from-keys, --to-keys), not --store or --keys");
     const auto from = ctx.args().value("from");
@@ -159,7 +155,7 @@ int run_migrate(context& ctx) {
 // export
 
 int run_export(context& ctx) {
-    require_no_positionals(ctx);
+    ctx.require_no_positionals();
     const bool raw = ctx.args().has("raw");
     if (raw && ctx.args().has("keys")) throw usage_error("--raw exports the stored bytes and takes no --keys");
     const auto file = ctx.args().value("output");
@@ -247,7 +243,7 @@ std::optional<import_entry> parse_line(const std::string& line, std::size_t numb
 } // namespace
 
 int run_import(context& ctx) {
-    require_no_positionals(ctx);
+    ctx.require_no_positionals();
     const bool overwrite = ctx.args().has("overwrite");
     line_reader in(ctx.args().value("input"));
     const bool sealing = ctx.keys_file().has_value();
