@@ -224,14 +224,15 @@ private:
 /// The process-wide in-memory store used when no store is given (as Inrupt's library does).
 std::shared_ptr<storage> default_storage();
 
-/// Options of the process-wide manager behind the three functions below (timeouts, a CA file,
-/// loopback issuers, events). Call before their first use; later calls throw
+/// Options of the process-wide network core behind the three functions below (timeouts, a CA
+/// file, loopback issuers, events). Call before their first use; later calls throw
 /// multisession::error(storage_errc::invalid_configuration). `store` and `threads` are ignored.
 void configure_default_session_manager(session_manager_options options);
 
-// The three functions of Inrupt's multi-session API, with its semantics. They run on one
-// process-wide manager per store (created on first use, I/O on the calling thread); a null store
-// means default_storage(). For servers, a session_manager of your own gives control over threads,
+// The three functions of Inrupt's multi-session API, with its semantics. They share one
+// process-wide network core (connection pools, discovery/JWKS/nonce caches, and the single-flight
+// of refreshes per store and session id), created on first use; the I/O runs on the calling
+// thread. A null store means default_storage(). For servers, a session_manager of your own gives control over threads,
 // timeouts and events.
 std::optional<session> get_session_from_storage(const std::string& session_id, const get_session_options& options = {},
                                                 std::shared_ptr<storage> store = nullptr);
