@@ -2,7 +2,8 @@
 // provider.mjs and writes the key/value store it filled, so that the C++ side can prove it takes
 // over a store written by the library whose layout it claims to share.
 //
-//   node inrupt_store.mjs --issuer <url> --out <file.json> [--sessions N] [--account <prefix>] [--ca <pem>]
+//   node inrupt_store.mjs --issuer <url> (--out <file.json> | --redis <redis-url>) [--sessions N]
+//                         [--account <prefix>] [--ca <pem>]
 //
 // Each session is a full authorization-code login driven by the library: Session.login() with a
 // handleRedirect that captures the authorization URL, then that URL followed with plain HTTP
@@ -13,11 +14,16 @@
 // token type) and with Bearer, and a Solid-OIDC public client whose refresh token the provider
 // binds to the DPoP key.
 //
-// The store is the library's IStorage interface over an in-memory Map; once every session is
-// logged in, the whole Map is written to --out as one JSON object {key: value} (mode 0600: it
-// holds refresh tokens, a client secret and private keys). Progress goes to stderr, without
-// tokens or secrets; stdout stays empty. Exit code 0 on success, 1 with a message on any failure,
-// 2 for bad arguments.
+// The store is the library's IStorage interface, over one of:
+//   --out     an in-memory Map; once every session is logged in, the whole Map is written to the
+//             file as one JSON object {key: value} (mode 0600: it holds refresh tokens, a client
+//             secret and private keys);
+//   --redis   a Redis database (redis://[user:password@]host:port/db), through the `redis` client
+//             for Node: each entry a plain string under its own key, read with GET, written with
+//             SET and removed with DEL, as a Node service sharing its sessions through Redis keeps
+//             them. The keys are the library's own, unprefixed.
+// Progress goes to stderr, without tokens, secrets or passwords; stdout stays empty. Exit code 0
+// on success, 1 with a message on any failure, 2 for bad arguments.
 //
 // --ca: Node reads extra trusted certificates only at start-up, from NODE_EXTRA_CA_CERTS. A caller
 // that sets NODE_EXTRA_CA_CERTS=<pem> itself (as the C++ suite does) runs in one process; otherwise
@@ -62,6 +68,7 @@ function parseArgs(argv) {
         switch (argv[i]) {
         case '--issuer': options.issuer = value(); break;
         case '--out': options.out = value(); break;
+        case '--redis': options.redis = value(); break;
         case '--sessions': options.sessions = Number(value()); break;
         case '--account': options.account = value(); break;
         case '--ca': options.ca = value(); break;
@@ -69,7 +76,17 @@ function parseArgs(argv) {
         }
     }
     if (!options.issuer) throw new UsageError('--issuer is required');
-    if (!options.out) throw new UsageError('--out is required');
+    if (Boolean(options.out) === Boolean(options.redis)) throw new UsageError('one of --out and --redis is required');
+    if (options.redis !== undefined) {
+        let url;
+        try {
+            url = new URL(options.redis);
+        } catch {
+            url = undefined;
+        }
+        // The URL itself is never repeated: it may hold a password.
+        if (url?.protocol !== 'redis:') throw new UsageError('--redis is not a redis:// URL');
+    }
     if (!Number.isInteger(options.sessions) || options.sessions < 1) {
         throw new UsageError('--sessions must be a positive integer');
     }
@@ -94,6 +111,40 @@ class MapStorage {
     }
 
     async delete(key) { this.map.delete(key); }
+}
+
+// The same interface over Redis: one string per key, nothing else (no hash, no index, no expiry).
+// The client is the `redis` package's, connected once and never reconnecting: a lost connection
+// fails the login in progress instead of hanging.
+class RedisStorage {
+    constructor(client) { this.client = client; }
+
+    static async connect(url) {
+        const { createClient } = await import('redis');
+        const client = createClient({ url, socket: { connectTimeout: REQUEST_TIMEOUT_MS, reconnectStrategy: false } });
+        // Without a listener an 'error' event would end the process; the failing command rejects
+        // as well, and that is what is reported.
+        client.on('error', () => {});
+        await client.connect();
+        return new RedisStorage(client);
+    }
+
+    // Where the entries went, without credentials.
+    static describe(url) {
+        const { host, pathname } = new URL(url);
+        return `redis at ${host}, database ${pathname.slice(1) || '0'}`;
+    }
+
+    async get(key) { return (await this.client.get(key)) ?? undefined; }
+
+    async set(key, value) {
+        if (typeof value !== 'string') throw new TypeError(`non-string value stored under ${key}`);
+        await this.client.set(key, value);
+    }
+
+    async delete(key) { await this.client.del(key); }
+
+    async close() { await this.client.quit(); }
 }
 
 // Just enough of a cookie jar for one login at one provider: names and values, and removals by
@@ -215,8 +266,8 @@ async function main() {
         options = parseArgs(process.argv.slice(2));
     } catch (err) {
         log(err.message);
-        log('usage: node inrupt_store.mjs --issuer <url> --out <file.json> [--sessions N] [--account <prefix>] '
-            + '[--ca <pem>]');
+        log('usage: node inrupt_store.mjs --issuer <url> (--out <file.json> | --redis <redis-url>) [--sessions N] '
+            + '[--account <prefix>] [--ca <pem>]');
         process.exit(2);
     }
     if (options.ca && path.resolve(process.env.NODE_EXTRA_CA_CERTS ?? '') !== path.resolve(options.ca)) {
@@ -226,12 +277,17 @@ async function main() {
 
     const { Session } = await import('@inrupt/solid-client-authn-node');
     const map = new Map();
-    const storage = new MapStorage(map);
+    const storage = options.redis ? await RedisStorage.connect(options.redis) : new MapStorage(map);
     // One after the other: the library edits its session index by read-modify-write, and
     // concurrent logins would lose entries from it.
     for (let i = 0; i < options.sessions; i += 1) await loginOne(Session, storage, options, i);
-    writeStore(options.out, map);
-    log(`wrote ${map.size} keys for ${options.sessions} sessions to ${options.out}`);
+    if (options.redis) {
+        await storage.close();
+        log(`stored ${options.sessions} sessions in ${RedisStorage.describe(options.redis)}`);
+    } else {
+        writeStore(options.out, map);
+        log(`wrote ${map.size} keys for ${options.sessions} sessions to ${options.out}`);
+    }
     // The library leaves a refresh timer per session (keepAlive); they would keep node running.
     process.exit(0);
 }

@@ -2,11 +2,12 @@
 // against oidc-provider (tests/interop/provider.mjs), over plain HTTP and over HTTPS with a
 // generated CA. Discovery, client credentials (Basic and POST authentication, Bearer and DPoP),
 // refresh-token rotation with reuse detection, ID token verification and the WebID claim, DPoP
-// nonces, userinfo as a DPoP-protected resource, a provider that closes idle connections, and a
-// store written by Inrupt's own Node library (inrupt_store.mjs) taken over from its records, and
-// rotation safety across worker processes sharing one store, a crashed one included.
+// nonces, userinfo as a DPoP-protected resource, a provider that closes idle connections, a
+// store written by Inrupt's own Node library (inrupt_store.mjs) taken over from its records, also
+// when that library keeps it in Redis, and rotation safety across worker processes sharing one
+// store (SQLite, or one redis-server for several nodes), a crashed one included.
 // Everything the provider hands out was minted by the provider itself; all traffic goes to
-// 127.0.0.1.
+// 127.0.0.1, where the tests also start their redis-server.
 #include "oidc/provider_client.hpp"
 
 #include "http/beast_transport.hpp"
@@ -19,6 +20,7 @@
 
 #include "../support/child_process.hpp"
 #include "../support/oidc_provider_process.hpp"
+#include "../support/redis_server.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/test_ca.hpp"
 #include "../support/transport_thread.hpp"
@@ -499,17 +501,17 @@ namespace {
 // Bearer, and a Solid-OIDC public client with DPoP. Every session it leaves in the store must be
 // usable from the records alone.
 // Runs inrupt_store.mjs against the provider of `f`: three authorization-code logins by Inrupt's
-// library, its whole store written as JSON into `dir`. Returns that store.
-nlohmann::json inrupt_written_store(interop_fixture& f, scheme s, const test::temp_dir& dir,
-                                    const std::string& account_prefix) {
+// library into the store that `destination` names ({"--out", file} or {"--redis", url}).
+void run_inrupt_store(interop_fixture& f, scheme s, const test::temp_dir& dir, const std::string& account_prefix,
+                      const std::vector<std::string>& destination) {
     // Installed with oidc-provider (package-lock.json); an older node_modules lacks it.
     REQUIRE_MESSAGE(std::filesystem::is_regular_file(test::interop_dir() /
                                                      "node_modules/@inrupt/solid-client-authn-node/package.json"),
                     "@inrupt/solid-client-authn-node is not installed under $MULTISESSION_INTEROP_DIR/node_modules; "
                     "install it with `./run.sh deps` (or `npm ci` in tests/interop)");
-    const auto out = dir / "inrupt-store.json";
     const auto script = (test::interop_dir() / "inrupt_store.mjs").string();
-    std::vector<std::string> args{script, "--issuer", f.issuer(), "--out", out.string()};
+    std::vector<std::string> args{script, "--issuer", f.issuer()};
+    args.insert(args.end(), destination.begin(), destination.end());
     args.insert(args.end(), {"--sessions", "3", "--account", account_prefix});
     std::vector<std::pair<std::string, std::string>> env;
     if (s == scheme::https) {
@@ -525,6 +527,13 @@ nlohmann::json inrupt_written_store(interop_fixture& f, scheme s, const test::te
                                                                   : "exited with " + std::to_string(run.exit_code))
                                             << ":\n"
                                             << run.output);
+}
+
+// The logins with Inrupt's store in a Map, written as JSON into `dir`. Returns that store.
+nlohmann::json inrupt_written_store(interop_fixture& f, scheme s, const test::temp_dir& dir,
+                                    const std::string& account_prefix) {
+    const auto out = dir / "inrupt-store.json";
+    run_inrupt_store(f, s, dir, account_prefix, {"--out", out.string()});
     return nlohmann::json::parse(read_text(out), nullptr, false);
 }
 
@@ -623,17 +632,16 @@ TEST_CASE_TEMPLATE("a store written by Inrupt's library is redeemable here", T, 
     redeem_inrupt_written_store(T::value);
 }
 
-// The same kind of store, through the session API itself: Inrupt's keys and values copied as they
-// are into a SQLite store, listed, rehydrated and cleared by a session_manager.
+// The same kind of store, through the session API itself: listed, rehydrated and cleared by a
+// session_manager. Once with Inrupt's keys and values copied as they are into a SQLite store; once
+// with Inrupt's library keeping its store in Redis itself (an IStorage over the `redis` client for
+// Node: GET, SET, DEL) and this library opening that database with its redis backend.
 namespace {
 
-void rehydrate_inrupt_written_store(scheme s) {
-    interop_fixture f(s);
-    test::temp_dir dir;
-    const auto dump = inrupt_written_store(f, s, dir, fresh_account("inrupt"));
-    REQUIRE(dump.is_object());
-    auto store = multisession::open_storage("sqlite:" + (dir / "copied.db").string());
-    for (const auto& [key, value] : dump.items()) store->set(key, value.get<std::string>());
+// The entries Inrupt's library wrote are `dump`; `store` holds them as they are, untouched.
+void rehydrate_inrupt_sessions(scheme s, const nlohmann::json& dump,
+                               const std::shared_ptr<multisession::storage>& store) {
+    REQUIRE(dump.contains("solidClientAuthn:registeredSessions"));
     const auto index = nlohmann::json::parse(dump["solidClientAuthn:registeredSessions"].get<std::string>());
 
     multisession::session_manager_options options;
@@ -647,9 +655,9 @@ void rehydrate_inrupt_written_store(scheme s) {
     std::sort(ids.begin(), ids.end());
     std::vector<std::string> indexed = index.get<std::vector<std::string>>();
     std::sort(indexed.begin(), indexed.end());
+    CHECK(indexed.size() == 3);
     CHECK(ids == indexed); // the state records are not sessions
 
-    std::vector<std::string> rotated;
     for (const auto& r : manager.rehydrate(ids)) {
         CAPTURE(r.session_id);
         REQUIRE_MESSAGE(!r.error, r.error.message());
@@ -667,9 +675,68 @@ void rehydrate_inrupt_written_store(scheme s) {
     }
     // A second restart rehydrates from the rotated tokens.
     for (const auto& r : manager.rehydrate(ids)) CHECK((r.value && r.value->is_logged_in()));
-    const auto cleared = manager.clear_session_from_storage_all();
-    CHECK(cleared.session_ids.size() == 3);
+    auto cleared = manager.clear_session_from_storage_all();
+    std::sort(cleared.session_ids.begin(), cleared.session_ids.end());
+    CHECK(cleared.session_ids == indexed);
     CHECK(store->get("solidClientAuthn:registeredSessions") == "[]");
+    // Records, login states and leases are gone; what else Inrupt's library keeps stays.
+    CHECK(store->keys("solidClientAuthenticationUser:").empty());
+    CHECK(store->keys("multisession:").empty());
+    for (const auto& [key, value] : dump.items()) {
+        if (key.starts_with("solidClientAuthenticationUser:") || key == "solidClientAuthn:registeredSessions") continue;
+        CAPTURE(key);
+        CHECK(store->get(key) == value.get<std::string>());
+    }
+}
+
+void rehydrate_inrupt_written_store(scheme s) {
+    interop_fixture f(s);
+    test::temp_dir dir;
+    const auto dump = inrupt_written_store(f, s, dir, fresh_account("inrupt"));
+    REQUIRE(dump.is_object());
+    auto store = multisession::open_storage("sqlite:" + (dir / "copied.db").string());
+    for (const auto& [key, value] : dump.items()) store->set(key, value.get<std::string>());
+    rehydrate_inrupt_sessions(s, dump, store);
+}
+
+// Every entry of database 0 of `redis`, read with a plain Redis client (KEYS, TYPE, PTTL, GET),
+// not through the store under test.
+nlohmann::json redis_entries(const test::redis_server& redis) {
+    test::redis_client client(redis.port());
+    const auto keys = client.command({"KEYS", "*"});
+    REQUIRE(keys->type == REDIS_REPLY_ARRAY);
+    auto entries = nlohmann::json::object();
+    for (std::size_t i = 0; i < keys->elements; ++i) {
+        const std::string key(keys->element[i]->str, keys->element[i]->len);
+        CAPTURE(key);
+        CHECK(client.text({"TYPE", key}) == "string"); // a plain string, no hash or envelope
+        CHECK(client.integer({"PTTL", key}) == -1);    // and no expiry
+        const auto value = client.text({"GET", key});
+        REQUIRE(value.has_value());
+        entries[key] = *value;
+    }
+    return entries;
+}
+
+void rehydrate_inrupt_redis_store(scheme s) {
+    // Installed from package-lock.json with the other packages; an older node_modules lacks it.
+    REQUIRE_MESSAGE(std::filesystem::is_regular_file(test::interop_dir() / "node_modules/redis/package.json"),
+                    "the redis client for Node is not installed under $MULTISESSION_INTEROP_DIR/node_modules; "
+                    "install it with `./run.sh deps` (or `npm ci` in tests/interop)");
+    interop_fixture f(s);
+    test::temp_dir dir;
+    test::redis_server redis;
+    run_inrupt_store(f, s, dir, fresh_account("inrupt"), {"--redis", redis.uri(0)});
+    // What Inrupt's library left in Redis, before this library touches it: its own keys, as in
+    // the JSON store, and nothing else.
+    const auto dump = redis_entries(redis);
+    CHECK(dump.contains("issuerConfig:" + f.issuer()));
+    for (const auto& [key, value] : dump.items()) {
+        CAPTURE(key);
+        CHECK((key.starts_with("solidClientAuthenticationUser:") || key.starts_with("issuerConfig:") ||
+               key == "solidClientAuthn:registeredSessions"));
+    }
+    rehydrate_inrupt_sessions(s, dump, multisession::open_storage(redis.uri(0)));
 }
 
 } // namespace
@@ -679,10 +746,16 @@ TEST_CASE_TEMPLATE("a store written by Inrupt's library rehydrates through the s
     rehydrate_inrupt_written_store(T::value);
 }
 
+TEST_CASE_TEMPLATE("a store Inrupt's library keeps in Redis is listed, rehydrated and cleared by the redis backend", T,
+                   over_http, over_https) {
+    rehydrate_inrupt_redis_store(T::value);
+}
+
 // Rotation safety across processes, against a provider that rotates the refresh token on every
 // refresh and revokes the whole grant when a rotated-away token comes back. Several worker
-// processes (tests/support/session_worker.cpp) share one SQLite store and rehydrate the same
-// session; only the store's lease keeps them from redeeming the same token twice.
+// processes (tests/support/session_worker.cpp) share one store and rehydrate the same sessions:
+// a SQLite file, as processes on one machine would, or one redis-server, as server nodes on
+// several machines would. Only the store's lease keeps them from redeeming a token twice.
 namespace {
 
 namespace sd = multisession::session_detail;
@@ -696,11 +769,13 @@ std::string session_worker_path() {
     return path;
 }
 
-// A worker for the provider of scheme `s`: trusting the test CA over HTTPS, allowed plain HTTP to
-// loopback otherwise.
-std::vector<std::string> worker_argv(scheme s, const std::string& store_uri, const std::string& id, int rounds) {
-    std::vector<std::string> argv{session_worker_path(), "--store", store_uri, "--id", id, "--rounds",
-                                  std::to_string(rounds)};
+// A worker for the provider of scheme `s` (trusting the test CA over HTTPS, allowed plain HTTP to
+// loopback otherwise) whose every round rehydrates each of `ids`, in that order.
+std::vector<std::string> worker_argv(scheme s, const std::string& store_uri, const std::vector<std::string>& ids,
+                                     int rounds) {
+    std::vector<std::string> argv{session_worker_path(), "--store", store_uri, "--rounds", std::to_string(rounds)};
+    for (const auto& id : ids)
+        argv.insert(argv.end(), {"--id", id});
     if (s == scheme::https)
         argv.insert(argv.end(), {"--ca", shared_pki().ca_file});
     else
@@ -784,30 +859,46 @@ sd::session_record stored_record(multisession::storage& store, const std::string
 
 } // namespace
 
-TEST_CASE_TEMPLATE("4 processes x 50 rounds on one session id: no refresh token is ever redeemed twice", T, over_http,
-                   over_https) {
+namespace {
+
+// 4 worker processes sharing the store at `uri`, `rounds` rounds each, every round rehydrating
+// each of `session_count` sessions (static confidential client, DPoP-bound refresh tokens, one
+// account each). The workers take the sessions in different orders, so at any moment some
+// contend for one session's lease while others refresh another session.
+void rotate_across_processes(scheme s, const std::string& uri, int session_count, int rounds) {
     constexpr int processes = 4;
-    constexpr int rounds = 50;
-    interop_fixture f(T::value);
-    test::temp_dir dir;
-    const std::string uri = "sqlite:" + (dir / "sessions.db").string();
-    const std::string id = "shared-by-processes";
-    const auto key = oidc::dpop_key::generate();
-    const auto account = fresh_account("processes");
-    const auto first_token = [&] {
+    interop_fixture f(s);
+    struct seeded {
+        std::string id;
+        oidc::dpop_key key;
+        sd::session_record before;
+    };
+    std::vector<seeded> sessions;
+    {
         auto store = multisession::open_storage(uri);
-        return *store_dpop_session(*store, id, f, key, account).refresh_token;
-    }();
+        for (int i = 0; i < session_count; ++i) {
+            auto id = session_count == 1 ? std::string("shared-by-processes")
+                                         : "shared-by-processes-" + std::to_string(i + 1);
+            auto key = oidc::dpop_key::generate();
+            auto before = store_dpop_session(*store, id, f, key, fresh_account("processes"));
+            sessions.push_back({std::move(id), std::move(key), std::move(before)});
+        }
+    }
+    const long per_process = static_cast<long>(rounds) * session_count;
 
     // A short pause between rounds makes the processes take turns: without it the one that just
-    // released the lease mostly takes it straight back while the others back off, and the token
+    // released a lease mostly takes it straight back while the others back off, and a token
     // passes between processes only a few times in a run; with it, about half the rounds wait.
-    auto argv = worker_argv(T::value, uri, id, rounds);
-    argv.insert(argv.end(), {"--pause-ms", "5"});
     const auto started = std::chrono::steady_clock::now();
     std::vector<std::unique_ptr<test::child_process>> workers;
-    for (int i = 0; i < processes; ++i)
+    for (int i = 0; i < processes; ++i) {
+        std::vector<std::string> order;
+        for (int j = 0; j < session_count; ++j)
+            order.push_back(sessions[static_cast<std::size_t>((i + j) % session_count)].id);
+        auto argv = worker_argv(s, uri, order, rounds);
+        argv.insert(argv.end(), {"--pause-ms", "5"});
         workers.push_back(std::make_unique<test::child_process>(argv));
+    }
     const auto deadline = started + 120s;
     long total_refreshes = 0;
     long total_lease_waits = 0;
@@ -817,38 +908,73 @@ TEST_CASE_TEMPLATE("4 processes x 50 rounds on one session id: no refresh token 
         const auto output = joined(run.lines);
         CAPTURE(output);
         REQUIRE_MESSAGE(run.finished, "worker still running after 120 s");
-        // Every round ok: had the provider ever seen a rotated-away token, it would have revoked
-        // the grant and every later round of every process would have failed with invalid_grant.
+        // Every rehydration ok: had the provider ever seen a rotated-away token, it would have
+        // revoked that session's grant, and every later round of every process would have failed
+        // with invalid_grant.
         CHECK(run.exit_code == 0);
         CHECK(std::count_if(run.lines.begin(), run.lines.end(),
-                            [](const std::string& line) { return line.ends_with(" ok"); }) == rounds);
-        CHECK(summary_field(run, "ok") == rounds);
-        // One token request per round: none was refused and retried with an adopted token.
-        CHECK(summary_field(run, "refreshes") == rounds);
+                            [](const std::string& line) { return line.ends_with(" ok"); }) == per_process);
+        CHECK(summary_field(run, "ok") == per_process);
+        // One token request per rehydration: none was refused and retried with an adopted token.
+        CHECK(summary_field(run, "refreshes") == per_process);
         CHECK(summary_field(run, "adopted") == 0);
         total_refreshes += summary_field(run, "refreshes");
         total_lease_waits += summary_field(run, "lease_waits");
     }
-    CHECK(total_refreshes == processes * rounds);
-    MESSAGE((processes * rounds) << " rounds in " << (std::chrono::steady_clock::now() - started) / 1ms << " ms, "
-                                 << total_lease_waits << " of them waited for another process's lease");
-    // The processes did contend: rounds found the lease taken, so the token went from process to
-    // process under the lease.
+    CHECK(total_refreshes == processes * per_process);
+    MESSAGE((processes * per_process) << " rehydrations of " << session_count << " session(s) in "
+                                      << (std::chrono::steady_clock::now() - started) / 1ms << " ms, "
+                                      << total_lease_waits << " of them waited for another process's lease");
+    // The processes did contend: rehydrations found the lease taken, so tokens went from process
+    // to process under the lease.
     CHECK(total_lease_waits > 0);
 
-    // The token in the store is the newest of the chain: only an unredeemed token is accepted, so
-    // one more refresh with it succeeds, and after that it is a rotated-away token like the rest.
     auto store = multisession::open_storage(uri);
-    const auto record = stored_record(*store, id);
-    REQUIRE(record.refresh_token.has_value());
-    CHECK(*record.refresh_token != first_token);
-    CHECK(record.webid == test::interop_webid(account));
     const auto client = confidential_client();
-    const auto next = f.client().refresh(f.issuer(), client, *record.refresh_token, key);
-    CHECK(next.refresh_token_rotated);
-    CHECK(test::code_of([&] { (void)f.client().refresh(f.issuer(), client, *record.refresh_token, key); }) ==
-          oidc_errc::invalid_grant);
-    CHECK_FALSE(store->get(sd::lease_key(id)).has_value()); // every lease was released
+    std::vector<std::string> record_keys;
+    for (const auto& session : sessions) {
+        CAPTURE(session.id);
+        const auto record = stored_record(*store, session.id);
+        REQUIRE(record.refresh_token.has_value());
+        CHECK(*record.refresh_token != *session.before.refresh_token);
+        // The record is intact: apart from the token and the times a refresh sets, every field is
+        // as it was stored (issuer, client and secret, key pair, WebID, ...).
+        CHECK(record.updated_at.has_value());
+        auto expected = session.before;
+        expected.refresh_token = record.refresh_token;
+        expected.updated_at = record.updated_at;
+        expected.access_token_expires_at = record.access_token_expires_at;
+        CHECK(record == expected);
+        // The token in the store is the newest of its chain: only an unredeemed token is
+        // accepted, so one more refresh with it succeeds, and after that it is a rotated-away
+        // token like the rest.
+        const auto next = f.client().refresh(f.issuer(), client, *record.refresh_token, session.key);
+        CHECK(next.refresh_token_rotated);
+        CHECK(test::code_of([&] {
+                  (void)f.client().refresh(f.issuer(), client, *record.refresh_token, session.key);
+              }) == oidc_errc::invalid_grant);
+        record_keys.push_back(sd::record_key(session.id));
+    }
+    // Nothing else is left in the store: every lease was released, and no index or other entry
+    // was added.
+    auto keys = store->keys();
+    std::sort(keys.begin(), keys.end());
+    std::sort(record_keys.begin(), record_keys.end());
+    CHECK(keys == record_keys);
+}
+
+} // namespace
+
+TEST_CASE_TEMPLATE("4 processes x 50 rounds on one session id in SQLite: no refresh token is ever redeemed twice", T,
+                   over_http, over_https) {
+    test::temp_dir dir;
+    rotate_across_processes(T::value, "sqlite:" + (dir / "sessions.db").string(), 1, 50);
+}
+
+TEST_CASE_TEMPLATE("4 nodes x 50 rounds on 3 session ids in one redis-server: no refresh token is ever redeemed twice",
+                   T, over_http, over_https) {
+    test::redis_server redis; // on 127.0.0.1, stopped by PID at the end of the test
+    rotate_across_processes(T::value, redis.uri(0), 3, 50);
 }
 
 TEST_CASE_TEMPLATE("a process killed between the token response and the storage write", T, over_http, over_https) {
@@ -861,7 +987,7 @@ TEST_CASE_TEMPLATE("a process killed between the token response and the storage 
     const auto before = store_dpop_session(*store, id, f, key, fresh_account("crash"));
 
     {
-        auto argv = worker_argv(T::value, uri, id, 1);
+        auto argv = worker_argv(T::value, uri, {id}, 1);
         argv.emplace_back("--crash-on-record-write");
         test::child_process crashing(argv);
         const auto started = std::chrono::steady_clock::now();
@@ -875,7 +1001,7 @@ TEST_CASE_TEMPLATE("a process killed between the token response and the storage 
     CHECK(stored_record(*store, id) == before);
     CHECK(store->get(sd::lease_key(id)).has_value());
 
-    test::child_process survivor(worker_argv(T::value, uri, id, 1));
+    test::child_process survivor(worker_argv(T::value, uri, {id}, 1));
     const auto started = std::chrono::steady_clock::now();
     const auto run = finish_worker(survivor, started, started + 60s);
     const auto output = joined(run.lines);

@@ -1,25 +1,28 @@
-// A child process for the cross-process rotation-safety tests: it rehydrates one stored session
-// again and again through its own session_manager, as one of several server processes sharing a
-// store would.
+// A child process for the cross-process rotation-safety tests: it rehydrates stored sessions
+// again and again through its own session_manager, as one of several server processes (or server
+// nodes) sharing a store would.
 //
-//   session_worker --store URI --id ID --rounds N [--pause-ms MS] [--ca FILE] [--allow-loopback]
-//                  [--crash-on-record-write]
+//   session_worker --store URI --id ID [--id ID ...] --rounds N [--pause-ms MS] [--ca FILE]
+//                  [--allow-loopback] [--crash-on-record-write]
 //
-// Each round is one get_session_from_storage(ID) that must give a logged-in session (so one
-// refresh, rotating the refresh token). One line per round on stdout:
+// Each round rehydrates every ID once, in the order given: one get_session_from_storage(ID) that
+// must give a logged-in session (so one refresh, rotating the refresh token). One line per
+// rehydration on stdout; with a single ID:
 //   round <n> ok
 //   round <n> error <category>:<value> <message>      (the refresh failed)
 //   round <n> not-logged-in | no-session
+// and with several, the ID after the round number: "round <n> <id> ok" and so on.
 // --pause-ms sleeps between rounds, as a server does other work between rehydrations: without it
 // the process that just released the lease takes it straight back while the others back off, and
 // the processes take turns only a few times per run.
-// Then "summary ok=<n> failed=<n> refreshes=<n> lease_waits=<n> adopted=<n>". Exit 0 when every
-// round was ok, 1 otherwise, 2 for bad arguments. Nothing printed ever holds a token or a key.
+// Then "summary ok=<n> failed=<n> refreshes=<n> lease_waits=<n> adopted=<n>", counting
+// rehydrations. Exit 0 when every one was ok, 1 otherwise, 2 for bad arguments. Nothing printed
+// ever holds a token or a key.
 //
-// --crash-on-record-write ends the process with _exit(86) the moment the session's record is
-// about to be written: after the provider answered with a rotated refresh token, before that token
-// reaches the store. No destructor, no lease release, no flush: as close to a crash as it gets
-// while still landing at exactly that point.
+// --crash-on-record-write (a single ID only) ends the process with _exit(86) the moment the
+// session's record is about to be written: after the provider answered with a rotated refresh
+// token, before that token reaches the store. No destructor, no lease release, no flush: as close
+// to a crash as it gets while still landing at exactly that point.
 #include "session/session_record.hpp"
 
 #include <multisession/error.hpp>
@@ -50,8 +53,8 @@ namespace {
 constexpr int crash_exit_code = 86;
 
 int usage() {
-    std::fprintf(stderr, "usage: session_worker --store URI --id ID --rounds N [--pause-ms MS] [--ca FILE] "
-                         "[--allow-loopback] [--crash-on-record-write]\n");
+    std::fprintf(stderr, "usage: session_worker --store URI --id ID [--id ID ...] --rounds N [--pause-ms MS] "
+                         "[--ca FILE] [--allow-loopback] [--crash-on-record-write]\n");
     return 2;
 }
 
@@ -97,7 +100,7 @@ private:
 
 struct arguments {
     std::string store_uri;
-    std::string id;
+    std::vector<std::string> ids;
     long rounds = 0;
     std::chrono::milliseconds pause{0};
     std::string ca_file;
@@ -113,7 +116,7 @@ std::optional<arguments> parse_arguments(int argc, char** argv) {
         if (list[i] == "--store" && has_value) {
             args.store_uri = list[++i];
         } else if (list[i] == "--id" && has_value) {
-            args.id = list[++i];
+            args.ids.emplace_back(list[++i]);
         } else if (list[i] == "--rounds" && has_value) {
             try {
                 args.rounds = std::stol(std::string(list[++i]));
@@ -136,7 +139,11 @@ std::optional<arguments> parse_arguments(int argc, char** argv) {
             return std::nullopt;
         }
     }
-    if (args.store_uri.empty() || args.id.empty() || args.rounds < 1 || args.pause < 0ms) return std::nullopt;
+    if (args.store_uri.empty() || args.ids.empty() || args.rounds < 1 || args.pause < 0ms) return std::nullopt;
+    for (const auto& id : args.ids) {
+        if (id.empty() || id.find_first_of(" \n") != std::string::npos) return std::nullopt;
+    }
+    if (args.crash_on_record_write && args.ids.size() != 1) return std::nullopt;
     return args;
 }
 
@@ -165,7 +172,7 @@ int main(int argc, char** argv) {
     try {
         std::shared_ptr<storage> store = open_storage(args->store_uri);
         if (args->crash_on_record_write)
-            store = std::make_shared<crash_on_write_storage>(store, session_detail::record_key(args->id));
+            store = std::make_shared<crash_on_write_storage>(store, session_detail::record_key(args->ids.front()));
 
         session_manager_options options;
         options.store = store;
@@ -178,17 +185,21 @@ int main(int argc, char** argv) {
         options.lease_wait = 60s;
         session_manager manager(options);
 
+        const bool several = args->ids.size() > 1;
+        const long rehydrations = args->rounds * static_cast<long>(args->ids.size());
         long ok = 0;
         for (long round = 1; round <= args->rounds; ++round) {
-            const auto outcome = run_round(manager, args->id);
-            if (outcome == "ok") ++ok;
-            std::cout << "round " << round << " " << outcome << std::endl;
+            for (const auto& id : args->ids) {
+                const auto outcome = run_round(manager, id);
+                if (outcome == "ok") ++ok;
+                std::cout << "round " << round << " " << (several ? id + " " : std::string()) << outcome << std::endl;
+            }
             if (round < args->rounds) std::this_thread::sleep_for(args->pause);
         }
         const auto stats = manager.stats();
-        std::cout << "summary ok=" << ok << " failed=" << (args->rounds - ok) << " refreshes=" << stats.refreshes
+        std::cout << "summary ok=" << ok << " failed=" << (rehydrations - ok) << " refreshes=" << stats.refreshes
                   << " lease_waits=" << stats.lease_waits << " adopted=" << stats.adopted << std::endl;
-        return ok == args->rounds ? 0 : 1;
+        return ok == rehydrations ? 0 : 1;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "session_worker: %s\n", e.what());
         return 1;
