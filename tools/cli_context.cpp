@@ -127,6 +127,8 @@ session_manager_options context::manager_options(std::shared_ptr<storage> store)
         options.total_timeout = seconds;
         options.connect_timeout = std::min<std::chrono::milliseconds>(options.connect_timeout, seconds);
         options.read_timeout = std::min<std::chrono::milliseconds>(options.read_timeout, seconds);
+        // A refresh lease must outlast two token requests (the DPoP nonce retry).
+        options.lease_duration = std::max(options.lease_duration, 2 * seconds + std::chrono::seconds(15));
     }
     // Keep Inrupt's index up to date only where there is one that can be read: a store without an
     // index does not get one, and one that cannot be decrypted or parsed is left alone.

@@ -126,8 +126,10 @@ struct session_manager_options {
 
     // Rotation safety
     /// How long a process may hold a session's refresh lease; a crashed holder's lease runs out
-    /// after this. Longer than the slowest token request (total_timeout) plus the store writes.
-    std::chrono::seconds lease_duration{45};
+    /// after this. Must be longer than two token requests (2 x total_timeout: the DPoP nonce
+    /// retry), or the manager refuses the options (storage_errc::invalid_configuration); the lease
+    /// is renewed right before a token request when less than that is left.
+    std::chrono::seconds lease_duration{75};
     /// How long to wait for another process's lease before failing with storage_errc::busy.
     std::chrono::seconds lease_wait{60};
 

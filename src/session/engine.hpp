@@ -91,6 +91,11 @@ struct engine : std::enable_shared_from_this<engine> {
     engine(std::shared_ptr<network_core> c, std::shared_ptr<storage> s, session_manager_options o)
         : core(std::move(c)), store(std::move(s)), options(std::move(o)) {}
 
+    /// Throws multisession::error(storage_errc::invalid_configuration) for options that cannot
+    /// work: a lease that cannot cover a token request (two attempts of total_timeout), a zero
+    /// timeout. Called before anything (threads, pools) is made for them.
+    static void check_options(const session_manager_options& options);
+
     std::shared_ptr<network_core> core;
     std::shared_ptr<storage> store;
     session_manager_options options;

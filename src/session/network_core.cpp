@@ -136,6 +136,7 @@ std::shared_ptr<network_core> network_core::create(const session_manager_options
 namespace multisession {
 
 std::unique_ptr<session_manager> make_session_manager(boost::asio::any_io_executor ex, session_manager_options options) {
+    session_detail::engine::check_options(options);
     auto store = options.store ? options.store : default_storage();
     options.store = store;
     options.threads = 0;

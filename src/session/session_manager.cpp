@@ -82,6 +82,7 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
     std::pair<const storage*, std::string> flight_key;
     std::string record_key_text, lease_key_text, owner;
     bool holds_lease = false;
+    time_point lease_expires_at{}; // store time
     std::chrono::steady_clock::time_point give_up_at;
     std::chrono::milliseconds backoff{10};
     bool waited = false;
@@ -104,8 +105,9 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
         if (eng->core->stopping()) return finish({http_errc::shut_down, std::nullopt});
         try {
             auto& store = *eng->store;
-            holds_lease = store.compare_and_set(lease_key_text, std::nullopt, owner,
-                                                store.now() + eng->options.lease_duration);
+            const auto expiry = store.now() + eng->options.lease_duration;
+            holds_lease = store.compare_and_set(lease_key_text, std::nullopt, owner, expiry);
+            if (holds_lease) lease_expires_at = expiry;
         } catch (...) {
             return finish({current_error_code(), std::nullopt});
         }
@@ -137,7 +139,34 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
         redeem();
     }
 
+    // The token request must finish while the lease holds, or another process could take the lease
+    // and redeem the same refresh token. Discovery comes first (a cached document answers at
+    // once), then the lease is renewed if less than the token request's worst case is left: two
+    // attempts (the DPoP nonce retry) of total_timeout each. lease_duration is longer than that
+    // (checked when the manager is made), so a warm cache never costs a renewal.
     void redeem() {
+        eng->core->provider().async_discover(
+            st->issuer, [self = shared_from_this()](std::error_code ec, oidc::provider_client::metadata_ptr) {
+                if (ec) return self->fail(ec);
+                self->renew_lease_and_refresh();
+            });
+    }
+
+    void renew_lease_and_refresh() {
+        try {
+            auto& store = *eng->store;
+            const auto now = store.now();
+            if (now + 2 * eng->options.total_timeout >= lease_expires_at) {
+                const auto expiry = now + eng->options.lease_duration;
+                if (!store.compare_and_set(lease_key_text, owner, owner, expiry)) {
+                    holds_lease = false; // someone else's now: never release it
+                    return fail(storage_errc::busy);
+                }
+                lease_expires_at = expiry;
+            }
+        } catch (...) {
+            return fail(current_error_code());
+        }
         ++eng->refreshes;
         eng->core->provider().async_refresh(st->issuer, st->client, used_refresh_token, st->key,
                                             [self = shared_from_this()](std::error_code ec, oidc::token_set tokens) {
@@ -396,7 +425,23 @@ std::shared_ptr<storage> store_or_default(std::shared_ptr<storage> store) {
 
 } // namespace
 
+void engine::check_options(const session_manager_options& options) {
+    using std::chrono::duration_cast;
+    using std::chrono::milliseconds;
+    if (options.total_timeout <= milliseconds::zero() || options.connect_timeout <= milliseconds::zero() ||
+        options.read_timeout <= milliseconds::zero())
+        throw error(storage_errc::invalid_configuration, "session manager: timeouts must be positive");
+    if (duration_cast<milliseconds>(options.lease_duration) <= 2 * options.total_timeout)
+        throw error(storage_errc::invalid_configuration,
+                    "session manager: lease_duration (" + std::to_string(duration_cast<milliseconds>(options.lease_duration).count()) +
+                        " ms) must be longer than two token requests of total_timeout (" +
+                        std::to_string(options.total_timeout.count()) + " ms each)");
+    if (options.lease_wait < std::chrono::seconds::zero())
+        throw error(storage_errc::invalid_configuration, "session manager: lease_wait must not be negative");
+}
+
 session_manager::session_manager(session_manager_options options) {
+    engine::check_options(options);
     auto store = store_or_default(options.store);
     options.store = store;
     auto core = session_detail::network_core::create(options);
@@ -580,6 +625,7 @@ std::shared_ptr<engine> default_engine(std::shared_ptr<storage> store) {
 void configure_default_session_manager(session_manager_options options) {
     std::lock_guard lock(default_mutex);
     if (default_core()) throw error(storage_errc::invalid_configuration, "the default session manager is already in use");
+    engine::check_options(options);
     options.threads = 0;
     default_options() = std::move(options);
 }

@@ -9,6 +9,7 @@
 #include "session/engine.hpp"
 #include "session/session_record.hpp"
 
+#include "../support/manual_clock.hpp"
 #include "../support/test_issuer.hpp"
 #include "../support/transport_thread.hpp"
 
@@ -86,10 +87,13 @@ sd::session_record stored_record(ms::storage& store, const std::string& id) {
 /// "between" two steps of the code under test, deterministically.
 class hook_storage final : public ms::storage {
 public:
-    explicit hook_storage(std::shared_ptr<ms::storage> inner) : inner_(std::move(inner)) {}
+    explicit hook_storage(std::shared_ptr<ms::storage> inner, ms::clock_function clock = {})
+        : ms::storage(std::move(clock)), inner_(std::move(inner)) {}
     std::string hooked_key;
     int hook_on_read = 0;
     std::function<void()> hook;
+    /// compare_and_set calls on lease keys (take, renew, release).
+    std::atomic<int> lease_cas{0};
 
 protected:
     std::optional<std::string> do_get(std::string_view key, ms::time_point) override {
@@ -105,6 +109,7 @@ protected:
     bool do_compare_and_set(std::string_view key, std::optional<std::string_view> expected,
                             std::optional<std::string_view> desired, std::optional<ms::time_point> expires_at,
                             ms::time_point) override {
+        if (key.starts_with(sd::lease_prefix)) ++lease_cas;
         return inner_->compare_and_set(key, expected, desired, expires_at);
     }
     void do_scan(std::string_view prefix, bool with_values, const ms::entry_visitor& visit, ms::time_point) override {
@@ -329,6 +334,7 @@ TEST_CASE("rule 2: a lease held elsewhere is waited for, and its holder's rotati
     }
     SUBCASE("a crashed holder's lease runs out") {
         o.lease_duration = 1s;
+        o.total_timeout = 400ms;
         ms::session_manager manager(o);
         REQUIRE(store->compare_and_set(sd::lease_key("s1"), std::nullopt, "crashed", store->now() + 1s));
         const auto start = std::chrono::steady_clock::now();
@@ -402,6 +408,62 @@ TEST_CASE("rule 4: invalid_grant after a sibling rotated adopts the sibling's to
     CHECK(f.issuer.stats().refresh_reuses == 1); // our first attempt, with the stale token
     const auto stored = stored_record(*memory, "s1");
     CHECK(f.issuer.refresh_token_valid(*stored.refresh_token));
+}
+
+TEST_CASE("rule 2: the lease covers the token request: renewed when short, never redeemed when lost") {
+    issuer_fixture f;
+    test::manual_clock clock;
+    auto memory = ms::make_memory_storage({clock.function()});
+    auto store = std::make_shared<hook_storage>(memory, clock.function());
+    const auto rt0 = f.store_session(*memory, "s1");
+    store->hooked_key = sd::record_key("s1");
+    store->hook_on_read = 2; // the read under the lease, just before the token request
+    auto o = loopback(store);
+    o.lease_duration = 75s;
+    o.total_timeout = 30s;
+
+    SUBCASE("less than two token requests left: renewed, then redeemed") {
+        store->hook = [&] { clock.advance(70s); }; // 5 s left of 75
+        ms::session_manager manager(o);
+        auto s = manager.get_session_from_storage("s1");
+        REQUIRE(s);
+        CHECK(s->is_logged_in());
+        CHECK(store->lease_cas == 3); // take, renew, release
+        CHECK(f.issuer.stats().token_requests == 1);
+        CHECK_FALSE(memory->get(sd::lease_key("s1")));
+    }
+    SUBCASE("plenty left: no renewal") {
+        store->hook = [&] { clock.advance(10s); }; // 65 s left
+        ms::session_manager manager(o);
+        CHECK(manager.get_session_from_storage("s1")->is_logged_in());
+        CHECK(store->lease_cas == 2); // take, release
+    }
+    SUBCASE("the lease ran out and another process took it: busy, nothing redeemed") {
+        store->hook = [&] {
+            clock.advance(80s);
+            REQUIRE(memory->compare_and_set(sd::lease_key("s1"), std::nullopt, "other", memory->now() + 75s));
+        };
+        ms::session_manager manager(o);
+        CHECK(test::code_of([&] { (void)manager.get_session_from_storage("s1"); }) == storage_errc::busy);
+        CHECK(f.issuer.stats().token_requests == 0);
+        CHECK(f.issuer.refresh_token_valid(rt0));
+        CHECK(memory->get(sd::lease_key("s1")) == "other"); // not ours to release
+        CHECK(*stored_record(*memory, "s1").refresh_token == rt0);
+    }
+}
+
+TEST_CASE("options that cannot keep rotation safe are refused") {
+    auto o = loopback(ms::make_memory_storage());
+    o.total_timeout = 30s;
+    o.lease_duration = 60s; // not more than two token requests
+    CHECK(test::code_of([&] { ms::session_manager manager(o); }) == storage_errc::invalid_configuration);
+    o.lease_duration = 0s;
+    CHECK(test::code_of([&] { ms::session_manager manager(o); }) == storage_errc::invalid_configuration);
+    o.lease_duration = 61s;
+    CHECK_NOTHROW(ms::session_manager manager(o));
+    CHECK_NOTHROW(ms::session_manager manager(loopback(ms::make_memory_storage()))); // the defaults
+    o.total_timeout = 0ms;
+    CHECK(test::code_of([&] { ms::session_manager manager(o); }) == storage_errc::invalid_configuration);
 }
 
 TEST_CASE("listing and clearing") {

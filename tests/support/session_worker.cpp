@@ -182,6 +182,7 @@ int main(int argc, char** argv) {
         // Short, so a test that kills a lease holder waits seconds for the lease to run out, yet
         // far longer than one refresh against a local provider.
         options.lease_duration = 5s;
+        options.total_timeout = 2s; // a lease must outlast two token requests
         options.lease_wait = 60s;
         session_manager manager(options);
 
