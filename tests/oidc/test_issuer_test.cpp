@@ -28,12 +28,16 @@
 
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <functional>
 #include <future>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace http = multisession::http;
 namespace oidc = multisession::oidc;
@@ -205,6 +209,84 @@ std::string sign_proof(const proof_parts& parts, const oidc::dpop_key& key) {
     return oidc::sign_compact_jws(parts.header, parts.claims, key.native_handle(), oidc::jws_algorithm::es256);
 }
 
+// --- the interactive-login endpoints, driven by plain HTTP requests -------------------------------
+
+using params = std::vector<std::pair<std::string_view, std::string_view>>;
+using decoded_query = std::map<std::string, std::string>;
+
+/// One form-decoded query component ('+' a space, %XX a byte); a broken escape fails the test.
+std::string form_decoded(std::string_view text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '+') {
+            out += ' ';
+        } else if (text[i] == '%' && i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+                   std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+            out += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
+            i += 2;
+        } else {
+            CHECK_MESSAGE(text[i] != '%', "a broken %-escape in " << text);
+            out += text[i];
+        }
+    }
+    return out;
+}
+
+/// The query of `url` decoded: the parameters a redirect carries back to the client.
+decoded_query query_params(std::string_view url) {
+    decoded_query out;
+    const auto question = url.find('?');
+    if (question == std::string_view::npos) return out;
+    auto rest = url.substr(question + 1);
+    while (!rest.empty()) {
+        const auto amp = rest.find('&');
+        const auto pair = rest.substr(0, amp);
+        rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+        const auto eq = pair.find('=');
+        const bool fresh = out.emplace(form_decoded(pair.substr(0, eq)),
+                                       eq == std::string_view::npos ? std::string{} : form_decoded(pair.substr(eq + 1)))
+                               .second;
+        CHECK_MESSAGE(fresh, "a parameter repeats in " << url);
+    }
+    return out;
+}
+
+std::string value_of(const decoded_query& query, const std::string& name) {
+    const auto it = query.find(name);
+    return it == query.end() ? std::string("(absent)") : it->second;
+}
+
+/// A PKCE verifier of 43+ characters, different for each `seed`.
+std::string verifier_for(char seed) { return oidc::base64url_encode(std::string(40, seed)) + "-v"; }
+
+/// Authorization request parameters that succeed, with `changes` replacing or adding some (an
+/// empty value removes the parameter).
+std::string authorize_query(const std::string& client_id, const std::string& redirect, const std::string& verifier,
+                            const params& changes = {}) {
+    const auto challenge = s256(verifier);
+    std::map<std::string_view, std::string_view> fields{
+        {"response_type", "code"},
+        {"client_id", client_id},
+        {"redirect_uri", redirect},
+        {"scope", "openid offline_access webid"},
+        {"state", "st&te=1 x"},
+        {"code_challenge", challenge},
+        {"code_challenge_method", "S256"},
+    };
+    for (const auto& [name, value] : changes)
+        fields.insert_or_assign(name, value);
+    params ordered;
+    for (const auto& [name, value] : fields)
+        if (!value.empty()) ordered.emplace_back(name, value);
+    return oidc::form_body(ordered);
+}
+
+/// The Location a 302 answer names; fails the test for any other answer.
+std::string location_of(const http::response& res) {
+    CHECK(res.status == 302);
+    return std::string(res.header_value("Location").value_or(""));
+}
+
 oidc::detail::shared_pkey rsa_key() {
     EVP_PKEY* raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048});
     REQUIRE(raw != nullptr);
@@ -236,8 +318,13 @@ TEST_SUITE("test_issuer") {
             CHECK(m.code_challenge_methods_supported == std::vector<std::string>{"S256"});
             const auto raw = json::parse(f.get(base + "/.well-known/openid-configuration").body);
             CHECK(raw.at("subject_types_supported") == json::array({"public"}));
+            CHECK(raw.at("registration_endpoint") == base + "/register");
+            CHECK(raw.at("revocation_endpoint") == base + "/revoke");
+            CHECK(raw.at("end_session_endpoint") == base + "/logout");
             CHECK(f.issuer.stats().discovery_requests == 2);
-            CHECK(f.get(base + "/authorize").status == 404);
+            // The endpoints exist: without a client_id the authorization endpoint shows a page.
+            CHECK(f.get(base + "/authorize").status == 400);
+            CHECK(f.get(base + "/logout").status == 200);
         }
         SUBCASE("from the options") {
             test::test_issuer_options options;
@@ -656,6 +743,393 @@ TEST_SUITE("test_issuer") {
             CHECK(tokens.token_type == "Bearer");
             CHECK(f.refresh(public_client, *tokens.refresh_token).status == 200);
         }
+    }
+
+    TEST_CASE("the authorization endpoint redirects with a code that redeems once, with its verifier") {
+        issuer_fixture f;
+        const oidc::client_info web{"web-app", std::nullopt, oidc::client_type::static_client};
+        f.issuer.add_client({web.client_id, std::nullopt, std::nullopt, {redirect_uri}});
+        f.issuer.set_authorize_user(alice);
+        const auto verifier = verifier_for('a');
+        const auto authorize = [&](const params& changes = {}) {
+            return f.get(f.issuer.issuer() + "/authorize?" +
+                         authorize_query(web.client_id, redirect_uri, verifier, changes));
+        };
+        const auto redeem = [&](const std::string& code, const std::string& v) {
+            return f.send(oidc::authorization_code_request(f.metadata, web, oidc::client_auth_method::none, code,
+                                                           redirect_uri, v));
+        };
+
+        const auto location = location_of(authorize({{"prompt", "consent"}, {"nonce", "n-0S6"}}));
+        CHECK(location.starts_with(redirect_uri + "?code="));
+        const auto answer = query_params(location);
+        CHECK(answer.size() == 3);
+        CHECK(value_of(answer, "state") == "st&te=1 x");
+        CHECK(value_of(answer, "iss") == f.issuer.issuer());
+        const auto code = value_of(answer, "code");
+        CHECK(code.size() == 43);
+
+        const auto recorded = f.issuer.last_authorize_query();
+        REQUIRE(recorded.has_value());
+        CHECK(value_of(*recorded, "code_challenge_method") == "S256");
+        CHECK(value_of(*recorded, "code_challenge") == s256(verifier));
+        CHECK(value_of(*recorded, "prompt") == "consent");
+        CHECK(value_of(*recorded, "state") == "st&te=1 x");
+        CHECK(f.issuer.stats().authorize_requests == 1);
+
+        SUBCASE("the right verifier: tokens for the user, then the code is spent") {
+            const auto res = redeem(code, verifier);
+            REQUIRE(res.status == 200);
+            const auto tokens = oidc::parse_token_response(res, std::nullopt).tokens;
+            REQUIRE(tokens.id_token.has_value());
+            const auto id = f.verify_id_token(*tokens.id_token, web.client_id);
+            CHECK(oidc::webid_from_claims(id) == alice);
+            CHECK(id.at("azp") == web.client_id);
+            CHECK(id.at("nonce") == "n-0S6");
+            CHECK(json::parse(res.body).at("scope") == "openid offline_access webid");
+            REQUIRE(tokens.refresh_token.has_value());
+            CHECK(f.issuer.refresh_token_valid(*tokens.refresh_token));
+            CHECK(error_code_of(redeem(code, verifier)) == "invalid_grant");
+        }
+        SUBCASE("a wrong verifier spends the code") {
+            CHECK(error_code_of(redeem(code, verifier_for('b'))) == "invalid_grant");
+            CHECK(error_code_of(redeem(code, verifier)) == "invalid_grant");
+        }
+        SUBCASE("without offline_access: no refresh token, and unknown scopes are dropped") {
+            const auto narrow = query_params(location_of(authorize({{"scope", "openid webid profile"}})));
+            const auto res = redeem(value_of(narrow, "code"), verifier);
+            REQUIRE(res.status == 200);
+            const auto body = json::parse(res.body);
+            CHECK(body.at("scope") == "openid webid");
+            CHECK_FALSE(body.contains("refresh_token"));
+            CHECK(body.contains("id_token"));
+            CHECK_FALSE(f.issuer.last_authorize_query()->contains("nonce"));
+        }
+        SUBCASE("a redirect URI with a query keeps it; state is optional") {
+            const std::string with_query = "http://127.0.0.1:9/cb?from=app";
+            f.issuer.add_client({"any-uri", std::nullopt, std::nullopt});
+            const auto other = location_of(f.get(f.issuer.issuer() + "/authorize?" +
+                                                 authorize_query("any-uri", with_query, verifier, {{"state", ""}})));
+            CHECK(other.starts_with(with_query + "&code="));
+            const auto q = query_params(other);
+            CHECK(value_of(q, "from") == "app");
+            CHECK_FALSE(q.contains("state"));
+            CHECK(value_of(q, "iss") == f.issuer.issuer());
+        }
+    }
+
+    TEST_CASE("the authorization endpoint redirects errors, and shows a page for an untrusted redirect URI") {
+        issuer_fixture f;
+        f.issuer.add_client({"web-app", std::nullopt, std::nullopt, {redirect_uri}});
+        const auto verifier = verifier_for('c');
+        const auto authorize = [&](const params& changes = {}, const std::string& uri = redirect_uri) {
+            return f.get(f.issuer.issuer() + "/authorize?" + authorize_query("web-app", uri, verifier, changes));
+        };
+        const auto error_redirect = [&](const http::response& res) {
+            const auto location = location_of(res);
+            CHECK(location.starts_with(redirect_uri + "?error="));
+            const auto q = query_params(location);
+            CHECK_FALSE(q.contains("code"));
+            CHECK(value_of(q, "state") == "st&te=1 x");
+            CHECK(value_of(q, "iss") == f.issuer.issuer());
+            return value_of(q, "error");
+        };
+
+        SUBCASE("no user: access_denied, until one is set") {
+            CHECK(error_redirect(authorize()) == "access_denied");
+            f.issuer.set_authorize_user(alice);
+            CHECK(query_params(location_of(authorize())).contains("code"));
+            f.issuer.set_authorize_user(std::nullopt);
+            CHECK(error_redirect(authorize()) == "access_denied");
+        }
+        SUBCASE("bad requests from a trusted client") {
+            f.issuer.set_authorize_user(alice);
+            CHECK(error_redirect(authorize({{"code_challenge_method", "plain"}})) == "invalid_request");
+            CHECK(error_redirect(authorize({{"code_challenge_method", ""}})) == "invalid_request");
+            CHECK(error_redirect(authorize({{"code_challenge", ""}})) == "invalid_request");
+            CHECK(error_redirect(authorize({{"code_challenge", "not-a-sha256"}})) == "invalid_request");
+            CHECK(error_redirect(authorize({{"response_type", "token"}})) == "invalid_request");
+            CHECK(error_redirect(authorize({{"scope", "webid offline_access"}})) == "invalid_scope");
+            f.issuer.set_faults({.authorize_error = std::string("temporarily_unavailable")});
+            CHECK(error_redirect(authorize()) == "temporarily_unavailable");
+            f.issuer.set_faults({.wrong_issuer = true});
+            CHECK(value_of(query_params(location_of(authorize())), "iss") == "https://evil.example");
+            f.issuer.set_faults({});
+            CHECK(query_params(location_of(authorize())).contains("code"));
+            CHECK(f.issuer.stats().authorize_requests == 9);
+        }
+        SUBCASE("an untrusted client or redirect URI gets a page, not a redirect") {
+            f.issuer.set_authorize_user(alice);
+            for (const auto& res : {authorize({}, "http://127.0.0.1:9/elsewhere"), authorize({}, redirect_uri + "/x"),
+                                    authorize({{"client_id", "nobody"}}), authorize({{"redirect_uri", ""}}),
+                                    f.get(f.issuer.issuer() + "/authorize?client_id=web-app&client_id=web-app")}) {
+                CHECK(res.status == 400);
+                CHECK_FALSE(res.header_value("Location").has_value());
+            }
+            // Even an injected error is not sent to an unregistered URI.
+            f.issuer.set_faults({.authorize_error = std::string("server_error")});
+            CHECK(authorize({}, "http://127.0.0.1:9/elsewhere").status == 400);
+            const auto recorded = f.issuer.last_authorize_query();
+            REQUIRE(recorded.has_value());
+            CHECK(value_of(*recorded, "redirect_uri") == "http://127.0.0.1:9/elsewhere");
+            CHECK(f.issuer.stats().authorize_requests == 6);
+            f.issuer.reset_counters();
+            CHECK(f.issuer.stats().authorize_requests == 0);
+        }
+    }
+
+    TEST_CASE("dynamic registration makes a client the other endpoints know") {
+        test::manual_clock clock;
+        test::test_issuer_options options;
+        options.clock = clock.function();
+        options.registration_secret_lifetime = 60s;
+        issuer_fixture f(std::move(options));
+        f.issuer.set_authorize_user(alice);
+        const auto register_url = f.issuer.issuer() + "/register";
+        const auto register_client = [&](const json& metadata) {
+            return f.send({"POST", register_url, {{"Content-Type", "application/json"}}, metadata.dump()});
+        };
+        const std::string callback = "http://127.0.0.1:9/registered";
+
+        const auto res = register_client({{"redirect_uris", {callback}},
+                                          {"client_name", "Demo"},
+                                          {"token_endpoint_auth_method", "client_secret_post"},
+                                          {"grant_types", {"authorization_code", "refresh_token"}},
+                                          {"scope", "openid offline_access webid"},
+                                          {"application_type", "web"},
+                                          {"id_token_signed_response_alg", "ES256"},
+                                          {"logo_uri", "http://127.0.0.1:9/logo.png"}});
+        REQUIRE(res.status == 201);
+        CHECK(res.header_value("Cache-Control") == "no-store");
+        const auto body = json::parse(res.body);
+        const oidc::client_info registered{body.at("client_id").get<std::string>(),
+                                           body.at("client_secret").get<std::string>(), oidc::client_type::dynamic};
+        CHECK(registered.client_id.size() >= 16);
+        CHECK(registered.client_secret->size() == 43);
+        CHECK(body.at("client_id_issued_at") == epoch_seconds(clock.now()));
+        CHECK(body.at("client_secret_expires_at") == epoch_seconds(clock.now()) + 60);
+        CHECK(body.at("redirect_uris") == json::array({callback}));
+        CHECK(body.at("client_name") == "Demo");
+        CHECK(body.at("token_endpoint_auth_method") == "client_secret_post");
+        CHECK(body.at("grant_types") == json::array({"authorization_code", "refresh_token"}));
+        CHECK(body.at("response_types") == json::array({"code"}));
+        CHECK(body.at("application_type") == "web");
+        CHECK_FALSE(body.contains("logo_uri"));
+        CHECK(f.issuer.stats().registrations == 1);
+
+        // The authorization endpoint holds it to its redirect URIs; the token endpoint to its secret.
+        const auto verifier = verifier_for('r');
+        const auto authorize = [&](const std::string& uri) {
+            return f.get(f.issuer.issuer() + "/authorize?" + authorize_query(registered.client_id, uri, verifier));
+        };
+        CHECK(authorize(redirect_uri).status == 400);
+        const auto code = value_of(query_params(location_of(authorize(callback))), "code");
+        const auto redeem = [&](const oidc::client_info& who) {
+            return f.send(oidc::authorization_code_request(
+                f.metadata, who, oidc::client_auth_method::client_secret_post, code, callback, verifier));
+        };
+        const oidc::client_info wrong{registered.client_id, std::string("guess"), oidc::client_type::dynamic};
+        CHECK(error_code_of(redeem(wrong)) == "invalid_client");
+        const auto tokens = redeem(registered);
+        REQUIRE(tokens.status == 200);
+        CHECK(oidc::webid_from_claims(claims_of(json::parse(tokens.body).at("id_token").get<std::string>())) == alice);
+
+        SUBCASE("the secret expires") {
+            CHECK(
+                f.client_credentials(std::nullopt, oidc::client_auth_method::client_secret_basic, registered).status ==
+                200);
+            clock.advance(61s);
+            const auto late =
+                f.client_credentials(std::nullopt, oidc::client_auth_method::client_secret_basic, registered);
+            CHECK(late.status == 401);
+            CHECK(error_code_of(late) == "invalid_client");
+        }
+        SUBCASE("every client gets its own id; a public one gets no secret") {
+            const auto second = json::parse(
+                register_client({{"redirect_uris", {callback}}, {"token_endpoint_auth_method", "none"}}).body);
+            CHECK(second.at("client_id") != registered.client_id);
+            CHECK(second.at("grant_types") == json::array({"authorization_code"}));
+            CHECK_FALSE(second.contains("client_secret"));
+            CHECK_FALSE(second.contains("client_secret_expires_at"));
+            CHECK(f.issuer.stats().registrations == 2);
+        }
+        SUBCASE("without a lifetime a secret never expires") {
+            issuer_fixture g;
+            const auto forever = json::parse(
+                g.send({"POST", g.issuer.issuer() + "/register", {}, json{{"redirect_uris", {callback}}}.dump()}).body);
+            CHECK(forever.at("client_secret_expires_at") == 0);
+            CHECK(forever.at("token_endpoint_auth_method") == "client_secret_basic");
+        }
+    }
+
+    TEST_CASE("registration refuses bad metadata") {
+        issuer_fixture f;
+        const auto url = f.issuer.issuer() + "/register";
+        const std::vector<std::pair<std::string, std::string>> cases{
+            {"not json", "invalid_client_metadata"},
+            {"[]", "invalid_client_metadata"},
+            {"{}", "invalid_redirect_uri"},
+            {R"({"redirect_uris":[]})", "invalid_redirect_uri"},
+            {R"({"redirect_uris":"http://127.0.0.1:9/cb"})", "invalid_redirect_uri"},
+            {R"({"redirect_uris":[7]})", "invalid_redirect_uri"},
+            {R"({"redirect_uris":["http://127.0.0.1:9/cb#frag"]})", "invalid_redirect_uri"},
+            {R"({"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"private_key_jwt"})",
+             "invalid_client_metadata"},
+            {R"({"redirect_uris":["http://127.0.0.1:9/cb"],"grant_types":["implicit"]})", "invalid_client_metadata"},
+            {R"({"redirect_uris":["http://127.0.0.1:9/cb"],"response_types":["token"]})", "invalid_client_metadata"},
+            {R"({"redirect_uris":["http://127.0.0.1:9/cb"],"id_token_signed_response_alg":"RS256"})",
+             "invalid_client_metadata"},
+            {R"({"redirect_uris":["http://127.0.0.1:9/cb"],"application_type":"desktop"})", "invalid_client_metadata"},
+            {R"({"redirect_uris":["http://127.0.0.1:9/cb"],"client_name":5})", "invalid_client_metadata"},
+        };
+        for (const auto& [metadata, expected] : cases) {
+            CAPTURE(metadata);
+            const auto res = f.send({"POST", url, {{"Content-Type", "application/json"}}, metadata});
+            CHECK(res.status == 400);
+            CHECK(error_code_of(res) == expected);
+        }
+        CHECK(f.issuer.stats().registrations == 0);
+        // The control: the first refusals' redirect URIs are fine on their own.
+        CHECK(f.send({"POST", url, {}, R"({"redirect_uris":["http://127.0.0.1:9/cb"]})"}).status == 201);
+        CHECK(f.get(url).status == 405);
+        CHECK(f.issuer.stats().registrations == 1);
+    }
+
+    TEST_CASE("revocation retires refresh and access tokens of the authenticated client only") {
+        issuer_fixture f;
+        const auto revoke_url = f.issuer.issuer() + "/revoke";
+        using method = oidc::client_auth_method;
+        const auto revoke = [&](const std::string& token, const oidc::client_info& who, method auth,
+                                std::optional<std::string> hint = std::nullopt) {
+            params fields;
+            if (!token.empty()) fields.emplace_back("token", token);
+            if (hint) fields.emplace_back("token_type_hint", *hint);
+            http::request req{"POST", revoke_url, {{"Content-Type", "application/x-www-form-urlencoded"}}, {}};
+            if (auth == method::client_secret_basic)
+                req.headers.push_back(
+                    {"Authorization", oidc::client_secret_basic_credential(who.client_id, *who.client_secret)});
+            if (auth != method::client_secret_basic) fields.emplace_back("client_id", who.client_id);
+            if (auth == method::client_secret_post) fields.emplace_back("client_secret", *who.client_secret);
+            req.body = oidc::form_body(fields);
+            return f.send(std::move(req));
+        };
+        const auto token = f.issuer.mint_refresh_token(public_client.client_id, alice);
+        const auto bystander = f.issuer.mint_refresh_token(public_client.client_id, alice);
+
+        SUBCASE("a refresh token: refused afterwards, and that is no reuse") {
+            const auto res = revoke(token, public_client, method::none, "refresh_token");
+            CHECK(res.status == 200);
+            CHECK(res.body.empty());
+            CHECK(res.header_value("Cache-Control") == "no-store");
+            CHECK_FALSE(f.issuer.refresh_token_valid(token));
+            CHECK(f.issuer.refresh_token_valid(bystander));
+            const auto refused = f.refresh(public_client, token);
+            CHECK(refused.status == 400);
+            CHECK(error_code_of(refused) == "invalid_grant");
+            CHECK(description_of(refused).find("revoked") != std::string::npos);
+            CHECK(f.refresh(public_client, bystander).status == 200);
+            // Again: still 200, nothing more revoked.
+            CHECK(revoke(token, public_client, method::none).status == 200);
+            const auto stats = f.issuer.stats();
+            CHECK(stats.refresh_reuses == 0);
+            CHECK(stats.revocation_requests == 2);
+            CHECK(stats.tokens_revoked == 1);
+        }
+        SUBCASE("an access token: the resource refuses it afterwards") {
+            const auto issue = [&] {
+                return oidc::parse_token_response(f.client_credentials(), std::nullopt).tokens.access_token;
+            };
+            const auto at = issue(), other = issue();
+            const auto url = f.issuer.resource_url("/a");
+            const auto use = [&](const std::string& t) { return f.get(url, {{"Authorization", "Bearer " + t}}); };
+            CHECK(use(at).status == 200);
+            CHECK(revoke(at, confidential, method::client_secret_basic, "access_token").status == 200);
+            const auto refused = use(at);
+            CHECK(refused.status == 401);
+            CHECK(refused.header_value("WWW-Authenticate").value_or("").find("invalid_token") != std::string::npos);
+            CHECK(use(other).status == 200);
+            CHECK(f.issuer.stats().tokens_revoked == 1);
+        }
+        SUBCASE("client authentication as at the token endpoint") {
+            const oidc::client_info wrong{"app", std::string("s3cret!"), oidc::client_type::static_client};
+            const auto basic = revoke(token, wrong, method::client_secret_basic);
+            CHECK(basic.status == 401);
+            CHECK(error_code_of(basic) == "invalid_client");
+            CHECK(basic.header_value("WWW-Authenticate").value_or("").starts_with("Basic"));
+            CHECK(error_code_of(revoke(token, wrong, method::client_secret_post)) == "invalid_client");
+            const oidc::client_info no_secret{"app", std::nullopt, oidc::client_type::static_client};
+            CHECK(error_code_of(revoke(token, no_secret, method::none)) == "invalid_client");
+            const auto anonymous = f.send({"POST", revoke_url, {}, "token=" + token});
+            CHECK(anonymous.status == 401);
+            f.issuer.add_client({"lapsed", std::string("pw"), std::nullopt, {}, std::chrono::system_clock::now() - 1s});
+            const oidc::client_info lapsed{"lapsed", std::string("pw"), oidc::client_type::static_client};
+            CHECK(error_code_of(revoke(token, lapsed, method::client_secret_post)) == "invalid_client");
+            CHECK(error_code_of(f.client_credentials(std::nullopt, method::client_secret_post, lapsed)) ==
+                  "invalid_client");
+            CHECK(f.issuer.refresh_token_valid(token));
+            CHECK(f.issuer.stats().tokens_revoked == 0);
+            // The control: the right secret by either method is accepted.
+            CHECK(revoke(token, confidential, method::client_secret_post).status == 200);
+            CHECK(revoke(token, confidential, method::client_secret_basic).status == 200);
+        }
+        SUBCASE("unknown and foreign tokens: 200, and nothing revoked") {
+            CHECK(revoke("no-such-token", public_client, method::none).status == 200);
+            CHECK(revoke(token, confidential, method::client_secret_basic).status == 200);
+            CHECK(f.issuer.refresh_token_valid(token));
+            CHECK(f.issuer.stats().tokens_revoked == 0);
+        }
+        SUBCASE("no token: invalid_request") {
+            const auto res = revoke("", public_client, method::none);
+            CHECK(res.status == 400);
+            CHECK(error_code_of(res) == "invalid_request");
+            CHECK(f.get(revoke_url).status == 405);
+            CHECK(f.issuer.stats().revocation_requests == 2);
+        }
+    }
+
+    TEST_CASE("the end-session endpoint records its query and redirects back when asked") {
+        issuer_fixture f;
+        const auto logout_url = f.issuer.issuer() + "/logout";
+        CHECK_FALSE(f.issuer.last_end_session_query().has_value());
+
+        const auto back = f.get(logout_url + "?" +
+                                oidc::form_body({{"id_token_hint", "a.b.c"},
+                                                 {"post_logout_redirect_uri", "http://127.0.0.1:9/bye"},
+                                                 {"state", "s 1"}}));
+        CHECK(location_of(back) == "http://127.0.0.1:9/bye?state=s%201");
+        auto recorded = f.issuer.last_end_session_query();
+        REQUIRE(recorded.has_value());
+        CHECK(value_of(*recorded, "id_token_hint") == "a.b.c");
+        CHECK(value_of(*recorded, "state") == "s 1");
+
+        const auto plain = f.get(logout_url + "?client_id=app");
+        CHECK(plain.status == 200);
+        CHECK(plain.body == "logged out");
+        recorded = f.issuer.last_end_session_query();
+        REQUIRE(recorded.has_value());
+        CHECK(*recorded == decoded_query{{"client_id", "app"}});
+    }
+
+    TEST_CASE("switched-off endpoints leave discovery and answer 404") {
+        test::test_issuer_options options;
+        options.advertise_registration = false;
+        options.advertise_revocation = false;
+        options.advertise_end_session = false;
+        issuer_fixture f(std::move(options));
+        const auto base = f.issuer.issuer();
+        const auto raw = json::parse(f.get(base + "/.well-known/openid-configuration").body);
+        CHECK(raw.at("authorization_endpoint") == base + "/authorize");
+        for (const char* member : {"registration_endpoint", "revocation_endpoint", "end_session_endpoint"}) {
+            CAPTURE(member);
+            CHECK_FALSE(raw.contains(member));
+        }
+        CHECK(f.send({"POST", base + "/register", {}, R"({"redirect_uris":["http://127.0.0.1:9/cb"]})"}).status == 404);
+        CHECK(f.send({"POST", base + "/revoke", {}, "token=x&client_id=" + public_client.client_id}).status == 404);
+        CHECK(f.get(base + "/logout").status == 404);
+        CHECK_FALSE(f.issuer.last_end_session_query().has_value());
+        const auto stats = f.issuer.stats();
+        CHECK(stats.registrations == 0);
+        CHECK(stats.revocation_requests == 0);
     }
 
     TEST_CASE("every fault switch changes the answer") {

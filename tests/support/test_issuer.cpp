@@ -21,11 +21,13 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <set>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
@@ -41,10 +43,19 @@ using std::chrono::seconds;
 constexpr std::string_view discovery_path = "/.well-known/openid-configuration";
 constexpr std::string_view jwks_path = "/jwks";
 constexpr std::string_view token_path = "/token";
+constexpr std::string_view authorize_path = "/authorize";
+constexpr std::string_view register_path = "/register";
+constexpr std::string_view revoke_path = "/revoke";
+constexpr std::string_view end_session_path = "/logout";
 constexpr std::string_view resource_prefix = "/resource";
 /// What wrong_issuer puts in discovery and tokens: an https issuer a client must never accept.
 constexpr std::string_view foreign_issuer = "https://evil.example";
 constexpr std::string_view default_scope = "openid offline_access webid";
+/// The scopes this issuer knows; /authorize grants the requested ones among them and drops the rest.
+constexpr std::array<std::string_view, 3> supported_scopes{"openid", "offline_access", "webid"};
+constexpr std::array<std::string_view, 3> supported_grant_types{"authorization_code", "refresh_token",
+                                                                "client_credentials"};
+constexpr std::array<std::string_view, 3> supported_auth_methods{"client_secret_basic", "client_secret_post", "none"};
 /// The audience of access tokens, as Solid providers spell it.
 constexpr std::string_view access_token_audience = "solid";
 /// RFC 9449 leaves the iat window to the server; a minute either way is what providers use.
@@ -105,6 +116,26 @@ std::optional<std::string> form_urldecode(std::string_view text) {
     return out;
 }
 
+/// application/x-www-form-urlencoded encoding of one name or value: RFC 3986 unreserved bytes as
+/// they are, every other byte as %XX (never '+', so the result is also a valid URI query part).
+std::string form_urlencode(std::string_view text) {
+    constexpr std::string_view hex = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(text.size());
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+            c == '_' || c == '~') {
+            out += c;
+        } else {
+            out += '%';
+            out += hex[byte >> 4];
+            out += hex[byte & 0x0fu];
+        }
+    }
+    return out;
+}
+
 using form_fields = std::map<std::string, std::string, std::less<>>;
 
 /// The fields of a form body, or nullopt when an escape is broken or a name repeats (RFC 6749
@@ -127,6 +158,58 @@ std::optional<form_fields> parse_form(std::string_view body) {
 const std::string* field(const form_fields& fields, std::string_view name) {
     const auto it = fields.find(name);
     return it == fields.end() ? nullptr : &it->second;
+}
+
+/// The query of a request target ("/p?a=1#f" → "a=1"), empty when there is none.
+std::string_view query_of(std::string_view target) {
+    const auto question = target.find('?');
+    if (question == std::string_view::npos) return {};
+    const auto query = target.substr(question + 1);
+    return query.substr(0, query.find('#'));
+}
+
+std::map<std::string, std::string> plain_map(const form_fields& fields) { return {fields.begin(), fields.end()}; }
+
+/// `uri` with `params` form-encoded into its query, after any query it already has (RFC 6749
+/// section 3.1.2: the redirection URI's own query is kept).
+std::string with_query(std::string uri, const std::vector<std::pair<std::string_view, std::string>>& params) {
+    std::string_view separator = uri.find('?') == std::string::npos         ? "?"
+                                 : uri.ends_with('?') || uri.ends_with('&') ? ""
+                                                                            : "&";
+    for (const auto& [name, value] : params) {
+        uri += separator;
+        separator = "&";
+        uri += form_urlencode(name) + "=" + form_urlencode(value);
+    }
+    return uri;
+}
+
+reply redirect_to(std::string location) {
+    reply out;
+    out.status = 302;
+    out.headers.push_back({"Location", std::move(location)});
+    // The code travels in the Location header: nothing on the way may keep it.
+    out.headers.push_back({"Cache-Control", "no-store"});
+    return out;
+}
+
+/// RFC 7636 section 4.2: an S256 challenge is base64url(SHA-256) without padding, 43 characters.
+bool is_s256_challenge(std::string_view challenge) {
+    return challenge.size() == 43 && std::all_of(challenge.begin(), challenge.end(), [](char c) {
+               return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                      c == '_';
+           });
+}
+
+json string_array(std::span<const std::string_view> values) {
+    json out = json::array();
+    for (const auto value : values)
+        out.push_back(std::string(value));
+    return out;
+}
+
+bool is_one_of(std::string_view value, std::span<const std::string_view> allowed) {
+    return std::find(allowed.begin(), allowed.end(), value) != allowed.end();
 }
 
 /// Standard base64 (RFC 4648 section 4), padding optional; nullopt for anything else.
@@ -284,12 +367,15 @@ struct test_issuer::impl {
         std::optional<std::string> jkt;
         std::optional<sys_clock::time_point> expires;
         bool rotated = false;
+        bool revoked = false; ///< by POST /revoke; unlike rotated, presenting it is no reuse
     };
     struct code_grant {
         std::string client_id;
         std::string webid;
         std::string redirect_uri;
         std::string code_challenge;
+        std::string scope;
+        std::optional<std::string> nonce; ///< the authorization request's, echoed in the ID token
     };
     /// The outcome of checking a DPoP proof.
     struct proof_check {
@@ -314,6 +400,11 @@ struct test_issuer::impl {
     std::deque<std::string> jti_order;
     issuer_stats stats;
     std::deque<token_request_record> records;
+    std::optional<std::string> authorize_user;
+    std::optional<std::map<std::string, std::string>> last_authorize;
+    std::optional<std::map<std::string, std::string>> last_end_session;
+    /// jti → exp of revoked access tokens; an entry is dropped once its token has expired anyway.
+    std::map<std::string, std::int64_t> revoked_access;
 
     explicit impl(test_issuer_options o)
         : options(std::move(o)), algorithm(algorithm_named(options.signing_algorithm)),
@@ -331,7 +422,7 @@ struct test_issuer::impl {
     }
 
     bool usable(const refresh_grant& grant) const {
-        return !grant.rotated && (!grant.expires || now() < *grant.expires);
+        return !grant.rotated && !grant.revoked && (!grant.expires || now() < *grant.expires);
     }
 
     std::string sign(const json& header, const json& claims) const {
@@ -372,6 +463,10 @@ struct test_issuer::impl {
             return json_document(json{{"keys", json::array({key.jwk})}});
         }
         if (path == token_path) return token_endpoint(req);
+        if (path == authorize_path) return authorize_endpoint(req, target);
+        if (path == register_path && options.advertise_registration) return registration_endpoint(req);
+        if (path == revoke_path && options.advertise_revocation) return revocation_endpoint(req);
+        if (path == end_session_path && options.advertise_end_session) return end_session_endpoint(req, target);
         if (path == resource_prefix || path.starts_with(std::string(resource_prefix) + "/"))
             return resource(req, std::string(path));
         if (faults.server_error) return internal_error();
@@ -386,18 +481,24 @@ struct test_issuer::impl {
     json discovery_document() const {
         json doc{
             {"issuer", claimed_issuer()},
-            {"authorization_endpoint", issuer + "/authorize"},
+            {"authorization_endpoint", issuer + std::string(authorize_path)},
             {"token_endpoint", issuer + std::string(token_path)},
             {"jwks_uri", issuer + std::string(jwks_path)},
             {"token_endpoint_auth_methods_supported", options.token_endpoint_auth_methods},
             {"id_token_signing_alg_values_supported", json::array({options.signing_algorithm})},
-            {"grant_types_supported", json::array({"authorization_code", "refresh_token", "client_credentials"})},
+            {"grant_types_supported", string_array(supported_grant_types)},
             {"response_types_supported", json::array({"code"})},
-            {"scopes_supported", json::array({"openid", "offline_access", "webid"})},
+            {"scopes_supported", string_array(supported_scopes)},
             {"code_challenge_methods_supported", json::array({"S256"})},
             {"subject_types_supported", json::array({"public"})},
         };
         if (options.advertise_dpop) doc["dpop_signing_alg_values_supported"] = json::array({"ES256"});
+        if (options.advertise_registration) doc["registration_endpoint"] = issuer + std::string(register_path);
+        if (options.advertise_revocation) {
+            doc["revocation_endpoint"] = issuer + std::string(revoke_path);
+            doc["revocation_endpoint_auth_methods_supported"] = options.token_endpoint_auth_methods;
+        }
+        if (options.advertise_end_session) doc["end_session_endpoint"] = issuer + std::string(end_session_path);
         return doc;
     }
 
@@ -486,7 +587,8 @@ struct test_issuer::impl {
         return sign(json{{"typ", "at+jwt"}, {"kid", key.kid}}, claims);
     }
 
-    std::string id_token(const std::string& client_id, const std::string& webid) const {
+    std::string id_token(const std::string& client_id, const std::string& webid,
+                         const std::optional<std::string>& nonce_claim) const {
         auto iat = epoch_seconds(now());
         auto exp = iat + options.access_token_lifetime.count();
         if (faults.expired_id_token) {
@@ -505,6 +607,7 @@ struct test_issuer::impl {
         }
         claims["iat"] = iat;
         claims["exp"] = exp;
+        if (nonce_claim) claims["nonce"] = *nonce_claim;
         if (faults.id_token_alg_none) {
             const json header{{"alg", "none"}, {"typ", "JWT"}};
             return oidc::base64url_encode(header.dump()) + "." + oidc::base64url_encode(claims.dump()) + ".";
@@ -522,7 +625,8 @@ struct test_issuer::impl {
 
     reply token_success(const std::string& client_id, const std::optional<std::string>& webid, const std::string& scope,
                         const std::optional<std::string>& jkt, bool with_id_token,
-                        const std::optional<std::string>& refresh_token) const {
+                        const std::optional<std::string>& refresh_token,
+                        const std::optional<std::string>& nonce_claim = std::nullopt) const {
         json body{
             {"access_token", access_token(client_id, webid, scope, jkt)},
             {"token_type", faults.token_type.value_or(jkt ? "DPoP" : "Bearer")},
@@ -530,7 +634,7 @@ struct test_issuer::impl {
             {"scope", scope},
         };
         if (refresh_token) body["refresh_token"] = *refresh_token;
-        if (with_id_token && webid) body["id_token"] = id_token(client_id, *webid);
+        if (with_id_token && webid) body["id_token"] = id_token(client_id, *webid, nonce_claim);
         return reply::json(body.dump());
     }
 
@@ -591,7 +695,18 @@ struct test_issuer::impl {
         const auto& client = it->second;
         if (client.secret.has_value() != secret.has_value()) return refuse("wrong client authentication method");
         if (secret && !same_secret(*secret, *client.secret)) return refuse("wrong client secret");
+        if (client.secret_expires_at && now() >= *client.secret_expires_at)
+            return refuse("the client secret has expired");
         return {&client, std::nullopt};
+    }
+
+    /// The client authentication method a request uses, by what it carries (not by what the client
+    /// registered: all three are accepted for any client that fits them).
+    static std::string auth_method_of(const http::request& req, const form_fields* form) {
+        const auto authorization = req_authorization(req);
+        if (authorization && http::header_name_equals(split_authorization(*authorization).first, "Basic"))
+            return "client_secret_basic";
+        return form && field(*form, "client_secret") ? "client_secret_post" : "none";
     }
 
     static std::optional<std::string_view> req_authorization(const http::request& req) {
@@ -606,12 +721,7 @@ struct test_issuer::impl {
         if (form) {
             if (const auto* grant = field(*form, "grant_type")) record.grant_type = *grant;
         }
-        const auto authorization = req_authorization(req);
-        const bool basic =
-            authorization && http::header_name_equals(split_authorization(*authorization).first, "Basic");
-        record.auth_method = basic                                   ? "client_secret_basic"
-                             : form && field(*form, "client_secret") ? "client_secret_post"
-                                                                     : "none";
+        record.auth_method = auth_method_of(req, form ? &*form : nullptr);
         for (const auto& h : req.headers) {
             if (!http::header_name_equals(h.name, "DPoP")) continue;
             record.had_dpop_proof = true;
@@ -661,6 +771,7 @@ struct test_issuer::impl {
         if (it == refresh_tokens.end() || it->second.client_id != client.client_id)
             return oauth_error(400, "invalid_grant", "unknown refresh token");
         auto& grant = it->second;
+        if (grant.revoked) return oauth_error(400, "invalid_grant", "the refresh token was revoked");
         if (grant.rotated) {
             ++stats.refresh_reuses;
             return oauth_error(400, "invalid_grant", "the refresh token was already used");
@@ -717,11 +828,217 @@ struct test_issuer::impl {
             return oauth_error(400, "invalid_grant", "no valid code_verifier");
         if (oidc::base64url_encode(oidc::detail::sha256(*verifier)) != grant.code_challenge)
             return oauth_error(400, "invalid_grant", "code_verifier does not match the code_challenge");
-        const std::string scope(default_scope);
+        // OIDC Core section 11: a refresh token only for a grant that asked for offline access.
         std::optional<std::string> refresh;
-        if (!faults.omit_refresh_token)
-            refresh = store_refresh_token({client.client_id, grant.webid, scope, jkt, std::nullopt, false});
-        return token_success(client.client_id, grant.webid, scope, jkt, true, refresh);
+        if (has_scope(grant.scope, "offline_access") && !faults.omit_refresh_token)
+            refresh = store_refresh_token({client.client_id, grant.webid, grant.scope, jkt, std::nullopt, false});
+        return token_success(client.client_id, grant.webid, grant.scope, jkt, has_scope(grant.scope, "openid"), refresh,
+                             grant.nonce);
+    }
+
+    // --- the authorization endpoint (RFC 6749 section 4.1, RFC 7636, RFC 9207) --------------------
+
+    reply authorize_endpoint(const http::request& req, std::string_view target) {
+        ++stats.authorize_requests;
+        if (faults.server_error) return internal_error();
+        if (req.method != "GET") return reply::text(405, "method not allowed");
+        const auto query = parse_form(query_of(target));
+        if (!query) return reply::text(400, "bad request: the query does not decode, or repeats a parameter");
+        last_authorize = plain_map(*query);
+
+        // Until client and redirect_uri are trusted, errors go to the user, never to the URI
+        // (RFC 6749 section 4.1.2.1): else the endpoint would be an open redirector.
+        const auto* client_id = field(*query, "client_id");
+        const auto client = client_id ? clients.find(*client_id) : clients.end();
+        if (client == clients.end()) return reply::text(400, "bad request: unknown client_id");
+        const auto* redirect_uri = field(*query, "redirect_uri");
+        if (!redirect_uri || redirect_uri->empty()) return reply::text(400, "bad request: no redirect_uri");
+        if (redirect_uri->find('#') != std::string::npos)
+            return reply::text(400, "bad request: a redirect_uri must not have a fragment");
+        const auto& registered = client->second.redirect_uris;
+        if (!registered.empty() && std::find(registered.begin(), registered.end(), *redirect_uri) == registered.end())
+            return reply::text(400, "bad request: redirect_uri is not registered for this client");
+
+        const auto* state = field(*query, "state");
+        const auto answer = [&](std::string_view name, std::string value) {
+            std::vector<std::pair<std::string_view, std::string>> params{{name, std::move(value)}};
+            if (state) params.emplace_back("state", *state);
+            params.emplace_back("iss", claimed_issuer());
+            return redirect_to(with_query(*redirect_uri, params));
+        };
+        if (faults.authorize_error) return answer("error", *faults.authorize_error);
+        const auto* response_type = field(*query, "response_type");
+        if (!response_type || *response_type != "code") return answer("error", "invalid_request");
+        // Only S256: a missing method means "plain" (RFC 7636 section 4.3), which this issuer refuses.
+        const auto* method = field(*query, "code_challenge_method");
+        const auto* challenge = field(*query, "code_challenge");
+        if (!method || *method != "S256" || !challenge || !is_s256_challenge(*challenge))
+            return answer("error", "invalid_request");
+        const auto* scope = field(*query, "scope");
+        if (!scope || !has_scope(*scope, "openid")) return answer("error", "invalid_scope");
+        if (!authorize_user) return answer("error", "access_denied");
+
+        std::string granted;
+        for (const auto known : supported_scopes) {
+            if (!has_scope(*scope, known)) continue;
+            if (!granted.empty()) granted += ' ';
+            granted += known;
+        }
+        const auto* nonce_param = field(*query, "nonce");
+        auto code = random_string(secret_bytes);
+        codes.emplace(code, code_grant{client->first, *authorize_user, *redirect_uri, *challenge, std::move(granted),
+                                       nonce_param ? std::optional<std::string>(*nonce_param) : std::nullopt});
+        return answer("code", std::move(code));
+    }
+
+    // --- dynamic client registration (RFC 7591) --------------------------------------------------
+
+    reply registration_endpoint(const http::request& req) {
+        if (faults.server_error) return internal_error();
+        if (req.method != "POST") return oauth_error(405, "invalid_request", "the registration endpoint takes POST");
+        auto out = registration_answer(req);
+        out.headers.push_back({"Cache-Control", "no-store"});
+        return out;
+    }
+
+    reply registration_answer(const http::request& req) {
+        const auto metadata = oidc::detail::try_parse_json_object(req.body);
+        if (!metadata) return oauth_error(400, "invalid_client_metadata", "the body is not a JSON object");
+        const auto refuse = [](std::string_view why) { return oauth_error(400, "invalid_client_metadata", why); };
+
+        const auto uris = metadata->find("redirect_uris");
+        if (uris == metadata->end() || !uris->is_array() || uris->empty())
+            return oauth_error(400, "invalid_redirect_uri", "redirect_uris must be a non-empty array");
+        std::vector<std::string> redirect_uris;
+        for (const auto& uri : *uris) {
+            if (!uri.is_string() || uri.get_ref<const std::string&>().empty() ||
+                uri.get_ref<const std::string&>().find('#') != std::string::npos)
+                return oauth_error(400, "invalid_redirect_uri", "each redirect URI must be a string without fragment");
+            redirect_uris.push_back(uri.get<std::string>());
+        }
+
+        json accepted{{"redirect_uris", redirect_uris}};
+        for (const char* name : {"client_name", "scope", "token_endpoint_auth_method", "id_token_signed_response_alg",
+                                 "application_type"}) {
+            const auto it = metadata->find(name);
+            if (it == metadata->end()) continue;
+            if (!it->is_string()) return refuse(std::string(name) + " must be a string");
+            accepted[name] = *it;
+        }
+        const auto auth_method = string_member(accepted, "token_endpoint_auth_method").value_or("client_secret_basic");
+        if (!is_one_of(auth_method, supported_auth_methods)) return refuse("unsupported token_endpoint_auth_method");
+        accepted["token_endpoint_auth_method"] = auth_method;
+        // Tokens are signed with one algorithm only: a client that needs another cannot use them.
+        if (const auto alg = string_member(accepted, "id_token_signed_response_alg");
+            alg && *alg != options.signing_algorithm)
+            return refuse("id_token_signed_response_alg must be " + options.signing_algorithm);
+        if (const auto type = string_member(accepted, "application_type"); type && *type != "web" && *type != "native")
+            return refuse("application_type must be web or native");
+
+        // RFC 7591 section 2: the defaults are authorization_code and code.
+        const std::array<std::pair<const char*, std::string_view>, 2> lists{
+            {{"grant_types", "authorization_code"}, {"response_types", "code"}}};
+        for (const auto& [name, fallback] : lists) {
+            const auto it = metadata->find(name);
+            if (it == metadata->end()) {
+                accepted[name] = json::array({std::string(fallback)});
+                continue;
+            }
+            if (!it->is_array()) return refuse(std::string(name) + " must be an array of strings");
+            for (const auto& value : *it) {
+                const bool known =
+                    value.is_string() && (std::string_view(name) == "grant_types"
+                                              ? is_one_of(value.get<std::string>(), supported_grant_types)
+                                              : value.get<std::string>() == "code");
+                if (!known) return refuse(std::string("unsupported ") + name);
+            }
+            accepted[name] = *it;
+        }
+
+        test_client client;
+        do {
+            client.client_id = random_string(id_bytes);
+        } while (clients.contains(client.client_id));
+        client.redirect_uris = std::move(redirect_uris);
+        const auto issued = now();
+        accepted["client_id"] = client.client_id;
+        accepted["client_id_issued_at"] = epoch_seconds(issued);
+        if (auth_method != "none") {
+            client.secret = random_string(secret_bytes);
+            accepted["client_secret"] = *client.secret;
+            std::int64_t expires_at = 0; // RFC 7591 section 3.2.1: 0 means it never expires
+            if (options.registration_secret_lifetime.count() > 0) {
+                client.secret_expires_at = issued + options.registration_secret_lifetime;
+                expires_at = epoch_seconds(*client.secret_expires_at);
+            }
+            accepted["client_secret_expires_at"] = expires_at;
+        }
+        clients.insert_or_assign(client.client_id, std::move(client));
+        ++stats.registrations;
+        return reply::json(accepted.dump(), 201);
+    }
+
+    // --- token revocation (RFC 7009) -------------------------------------------------------------
+
+    reply revocation_endpoint(const http::request& req) {
+        ++stats.revocation_requests;
+        if (faults.server_error) return internal_error();
+        auto out = revocation_answer(req);
+        out.headers.push_back({"Cache-Control", "no-store"});
+        return out;
+    }
+
+    reply revocation_answer(const http::request& req) {
+        if (req.method != "POST") return oauth_error(405, "invalid_request", "the revocation endpoint takes POST");
+        const auto form = parse_form(req.body);
+        if (!form) return oauth_error(400, "invalid_request", "the body is not a form with unique parameters");
+        auto [client, refusal] = authenticate(req, *form, auth_method_of(req, &*form));
+        if (refusal) return std::move(*refusal);
+        const auto* token = field(*form, "token");
+        if (!token || token->empty()) return oauth_error(400, "invalid_request", "no token");
+        // token_type_hint only spares a server a lookup (section 2.1): both kinds are searched.
+        // An unknown or foreign token is answered like a revoked one (section 2.2), so that the
+        // answer does not tell a client which tokens exist.
+        if (revoke_refresh_token(*token, client->client_id) || revoke_access_token(*token, client->client_id))
+            ++stats.tokens_revoked;
+        return reply{};
+    }
+
+    /// Revokes a refresh token of `client_id`; the access tokens issued with it stay valid until
+    /// they expire (section 2.1 allows either, and the simpler one keeps the cases apart).
+    bool revoke_refresh_token(const std::string& token, const std::string& client_id) {
+        const auto it = refresh_tokens.find(token);
+        if (it == refresh_tokens.end() || it->second.client_id != client_id || it->second.revoked) return false;
+        it->second.revoked = true;
+        return true;
+    }
+
+    bool revoke_access_token(const std::string& token, const std::string& client_id) {
+        const auto claims = verify_access_token(token);
+        if (!claims || string_member(*claims, "client_id") != client_id) return false;
+        const auto jti = string_member(*claims, "jti");
+        if (!jti) return false;
+        const auto current = epoch_seconds(now());
+        std::erase_if(revoked_access, [&](const auto& entry) { return entry.second <= current; });
+        revoked_access.emplace(*jti, claims->at("exp").get<std::int64_t>());
+        return true;
+    }
+
+    // --- RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) ------------------------------
+
+    /// Records the request and answers; it ends nothing (set_authorize_user stays as it is), and
+    /// post_logout_redirect_uri is followed without a check against the client's registration.
+    reply end_session_endpoint(const http::request& req, std::string_view target) {
+        if (faults.server_error) return internal_error();
+        if (req.method != "GET" && req.method != "POST") return reply::text(405, "method not allowed");
+        const auto params = parse_form(req.method == "GET" ? query_of(target) : std::string_view(req.body));
+        if (!params) return reply::text(400, "bad request: the parameters do not decode, or one repeats");
+        last_end_session = plain_map(*params);
+        const auto* back = field(*params, "post_logout_redirect_uri");
+        if (!back || back->empty()) return reply::text(200, "logged out");
+        std::vector<std::pair<std::string_view, std::string>> query;
+        if (const auto* state = field(*params, "state")) query.emplace_back("state", *state);
+        return redirect_to(query.empty() ? *back : with_query(*back, query));
     }
 
     // --- the protected resource ------------------------------------------------------------------
@@ -742,6 +1059,8 @@ struct test_issuer::impl {
         const auto exp = jws.payload.find("exp");
         if (exp == jws.payload.end() || !exp->is_number() ||
             exp->get<double>() <= static_cast<double>(epoch_seconds(now())))
+            return std::nullopt;
+        if (const auto jti = string_member(jws.payload, "jti"); jti && revoked_access.contains(*jti))
             return std::nullopt;
         return std::move(jws.payload);
     }
@@ -836,8 +1155,24 @@ std::string test_issuer::mint_authorization_code(const std::string& client_id, c
                                                  const std::string& redirect_uri, const std::string& code_challenge) {
     std::lock_guard lock(impl_->mutex);
     auto code = random_string(secret_bytes);
-    impl_->codes.emplace(code, impl::code_grant{client_id, webid, redirect_uri, code_challenge});
+    impl_->codes.emplace(code, impl::code_grant{client_id, webid, redirect_uri, code_challenge,
+                                                std::string(default_scope), std::nullopt});
     return code;
+}
+
+void test_issuer::set_authorize_user(std::optional<std::string> webid) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->authorize_user = std::move(webid);
+}
+
+std::optional<std::map<std::string, std::string>> test_issuer::last_authorize_query() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->last_authorize;
+}
+
+std::optional<std::map<std::string, std::string>> test_issuer::last_end_session_query() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->last_end_session;
 }
 
 bool test_issuer::refresh_token_valid(const std::string& refresh_token) const {

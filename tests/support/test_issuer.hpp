@@ -2,27 +2,45 @@
 // on test_http_server, for fault injection in tests, benchmarks and the demo. It serves
 //   GET  /.well-known/openid-configuration   discovery
 //   GET  /jwks                               the public signing keys
+//   GET  /authorize                          the authorization endpoint (code flow, PKCE S256 only):
+//                                            the "user" is whoever set_authorize_user() names
 //   POST /token                              refresh_token, client_credentials, authorization_code (PKCE S256)
+//   POST /register                           dynamic client registration (RFC 7591)
+//   POST /revoke                             token revocation (RFC 7009)
+//   GET  /logout                             RP-initiated logout (end_session_endpoint), GET or POST
 //   ANY  /resource/...                       a protected resource that checks access tokens (DPoP or Bearer)
-// Refresh tokens are minted provider-side (mint_refresh_token) and rotate on use; a rotated-away
-// token is refused with invalid_grant and counted as a reuse. DPoP proofs are checked fully
+// /register, /revoke and /logout can be switched off (test_issuer_options::advertise_*): they then
+// leave discovery and answer 404, as at a provider without them.
+// Refresh tokens are minted provider-side (mint_refresh_token) or by an authorization code, and
+// rotate on use; a rotated-away token is refused with invalid_grant and counted as a reuse, a
+// revoked one is refused with invalid_grant and is no reuse. DPoP proofs are checked fully
 // (typ, alg, jwk, signature, htm, htu, iat window, jti replay, ath, binding to the token's jkt,
 // nonce when demanded). Every misbehaviour a client must survive can be switched on at run time.
 //
-// Token endpoint answers (JSON {"error","error_description"}, always Cache-Control: no-store, and
-// DPoP-Nonce with the current nonce on every answer while require_dpop_nonce is set):
-//   401 invalid_client        unknown client, wrong secret, a secret missing or unexpected
+// The authorization endpoint never redirects to a URI it cannot trust: an unknown client_id, a
+// missing redirect_uri, one the client did not register, or a query that does not decode gets a
+// 400 text page. Every other outcome is a 302 to redirect_uri with `iss` (RFC 9207) and `state`,
+// and either `code` or `error` (invalid_request, invalid_scope, access_denied, or the injected
+// issuer_faults::authorize_error).
+//
+// Token and revocation endpoint answers (JSON {"error","error_description"}, always Cache-Control:
+// no-store, and on the token endpoint DPoP-Nonce with the current nonce on every answer while
+// require_dpop_nonce is set):
+//   401 invalid_client        unknown client, wrong secret, a secret missing or unexpected, a client
+//                             whose secret_expires_at has passed
 //                             (with WWW-Authenticate: Basic when Basic credentials were sent)
 //   400 invalid_dpop_proof    a DPoP header that fails a check, or none for a DPoP-bound refresh token
 //   400 use_dpop_nonce        a valid proof without the current nonce (require_dpop_nonce)
-//   400 invalid_grant         unknown, foreign, expired or rotated-away refresh token; a refresh token
-//                             bound to another key than the proof's; unknown or spent code, wrong
-//                             redirect_uri or code_verifier
+//   400 invalid_grant         unknown, foreign, expired, revoked or rotated-away refresh token; a
+//                             refresh token bound to another key than the proof's; unknown or spent
+//                             code, wrong redirect_uri or code_verifier
 //   400 unauthorized_client   client_credentials by a public client
 //   400 invalid_scope, invalid_request, unsupported_grant_type
+// The registration endpoint answers 201 with the client's credentials and metadata, or 400
+// invalid_redirect_uri / invalid_client_metadata.
 // The resource answers 401 with WWW-Authenticate `DPoP error="...", algs="ES256"` (invalid_token,
 // invalid_dpop_proof, use_dpop_nonce with a DPoP-Nonce header) or `Bearer error="invalid_token"`;
-// without an Authorization header it offers both schemes.
+// without an Authorization header it offers both schemes. A revoked access token is invalid_token.
 #pragma once
 
 #include "test_ca.hpp"
@@ -31,6 +49,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +77,15 @@ struct test_issuer_options {
     std::vector<std::string> token_endpoint_auth_methods{"client_secret_basic", "client_secret_post", "none"};
     /// Whether discovery advertises dpop_signing_alg_values_supported ["ES256"].
     bool advertise_dpop = true;
+    /// Whether POST /register exists (and discovery names it as registration_endpoint).
+    bool advertise_registration = true;
+    /// Whether POST /revoke exists (and discovery names it as revocation_endpoint).
+    bool advertise_revocation = true;
+    /// Whether /logout exists (and discovery names it as end_session_endpoint).
+    bool advertise_end_session = true;
+    /// How long a secret issued by POST /register stays valid (client_secret_expires_at); 0 means
+    /// it never expires (client_secret_expires_at 0, as RFC 7591 spells "never").
+    std::chrono::seconds registration_secret_lifetime{0};
     /// "Now" for token times, refresh token expiry and DPoP iat checks; empty means the system
     /// clock. Called on the server thread and the caller's, under the issuer's lock.
     std::function<std::chrono::system_clock::time_point()> clock{};
@@ -69,6 +97,11 @@ struct test_client {
     std::optional<std::string> secret{};
     /// The WebID client_credentials tokens are issued for; unset: no id_token for that grant.
     std::optional<std::string> webid{};
+    /// The redirect URIs /authorize accepts for this client (exact string match); empty: any.
+    std::vector<std::string> redirect_uris{};
+    /// From this instant on (issuer clock) the token and revocation endpoints refuse the client with
+    /// 401 invalid_client, as a provider does once a registered secret has expired; unset: never.
+    std::optional<std::chrono::system_clock::time_point> secret_expires_at{};
 };
 
 /// Misbehaviours. Each applies to every matching request while set; set_faults({}) clears them.
@@ -91,6 +124,8 @@ struct issuer_faults {
     bool omit_refresh_token = false;      ///< token responses carry no refresh_token (and nothing rotates)
     std::optional<std::string> token_type{}; ///< token_type spelling to answer with (e.g. "dpop")
     std::optional<std::string> oauth_error{}; ///< /token answers 400 {"error": this}
+    /// /authorize redirects with error=this (once client and redirect_uri are known to be trusted).
+    std::optional<std::string> authorize_error{};
 };
 
 /// Counters since start (or the last reset_counters()).
@@ -104,6 +139,10 @@ struct issuer_stats {
     std::uint64_t resource_requests = 0;
     std::uint64_t resource_authorized = 0;     ///< resource requests that passed every check
     std::uint64_t dpop_rejections = 0;         ///< proofs refused or missing where needed (token endpoint, resource)
+    std::uint64_t authorize_requests = 0;      ///< every request to /authorize, whatever came of it
+    std::uint64_t registrations = 0;           ///< clients registered by POST /register (201 answers)
+    std::uint64_t revocation_requests = 0;     ///< every request to /revoke, successful or not
+    std::uint64_t tokens_revoked = 0;          ///< refresh and access tokens a /revoke request revoked
 };
 
 /// What the token endpoint last saw and decided, for assertions on the wire format.
@@ -116,6 +155,8 @@ struct token_request_record {
     std::string error{};         ///< the OAuth error code answered, empty on success
 };
 
+/// The issuer. Every method may be called from any thread: one lock guards the state the server
+/// thread shares with its callers.
 class test_issuer {
 public:
     explicit test_issuer(test_issuer_options options = {});
@@ -128,7 +169,7 @@ public:
     /// issuer() + "/resource" + `path` ("/resource/a" for "/a").
     [[nodiscard]] std::string resource_url(std::string_view path = "") const;
 
-    /// Registers (or replaces) a client.
+    /// Registers (or replaces) a client, as POST /register does for a client it registers.
     void add_client(test_client client);
 
     /// A refresh token for `client_id` and `webid`, as if a user had logged in. With `dpop_jkt`
@@ -136,11 +177,25 @@ public:
     std::string mint_refresh_token(const std::string& client_id, const std::string& webid,
                                    std::optional<std::string> dpop_jkt = std::nullopt);
 
-    /// An authorization code for the PKCE S256 `code_challenge`, single use.
+    /// An authorization code for the PKCE S256 `code_challenge`, single use, with the scope
+    /// "openid offline_access webid" (so redeeming it also gives a refresh token).
     std::string mint_authorization_code(const std::string& client_id, const std::string& webid,
                                         const std::string& redirect_uri, const std::string& code_challenge);
 
-    /// Whether `refresh_token` would be accepted now (issued, not rotated away, not expired).
+    /// The WebID of the user who "logs in" at /authorize from now on (consenting to whatever is
+    /// asked); nullopt: the user refuses, and /authorize redirects with error=access_denied. The
+    /// default is nullopt.
+    void set_authorize_user(std::optional<std::string> webid);
+
+    /// The decoded query parameters of the last /authorize request whose query could be decoded
+    /// (whatever was answered), or nullopt when there was none.
+    [[nodiscard]] std::optional<std::map<std::string, std::string>> last_authorize_query() const;
+
+    /// The decoded parameters (query, or form body for POST) of the last end-session request, or
+    /// nullopt when there was none.
+    [[nodiscard]] std::optional<std::map<std::string, std::string>> last_end_session_query() const;
+
+    /// Whether `refresh_token` would be accepted now (issued, not rotated away, revoked or expired).
     [[nodiscard]] bool refresh_token_valid(const std::string& refresh_token) const;
 
     void set_faults(issuer_faults faults);
