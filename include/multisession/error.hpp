@@ -24,6 +24,7 @@ enum class storage_errc {
     backend_error,        ///< the database engine reported an error it did not classify
     unavailable,          ///< the store's server could not be reached, did not answer in time, or the
                           ///< connection broke during the call (whose effect is then unknown)
+    invalid_value,        ///< a value given by the caller is not acceptable (too large, not UTF-8)
 };
 
 /// The category of storage_errc codes; its name() is "multisession.storage".
@@ -76,6 +77,9 @@ enum class oidc_errc {
     unknown_key,            ///< no key in the issuer's JWKS matches the token, even after a refetch
     invalid_key,            ///< a JWK that is malformed or of an unsupported type
     missing_webid,          ///< no `webid` claim and a `sub` that is not a URL
+    invalid_state,          ///< a redirect whose `state` names no pending login (unknown, used or expired)
+    access_denied,          ///< the authorization response carries an error (the user or provider refused)
+    unsupported_feature,    ///< the provider does not advertise what the call needs (e.g. registration)
 };
 
 /// The category of oidc_errc codes; its name() is "multisession.oidc".

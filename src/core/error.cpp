@@ -33,6 +33,7 @@ const char* describe(storage_errc e) {
     case storage_errc::invalid_configuration: return "invalid storage configuration";
     case storage_errc::backend_error: return "storage backend error";
     case storage_errc::unavailable: return "storage server unavailable";
+    case storage_errc::invalid_value: return "invalid value";
     }
     return nullptr;
 }
@@ -75,6 +76,9 @@ const char* describe(oidc_errc e) {
     case oidc_errc::unknown_key: return "no matching signing key";
     case oidc_errc::invalid_key: return "invalid key";
     case oidc_errc::missing_webid: return "no WebID in the token";
+    case oidc_errc::invalid_state: return "no pending login for this state (unknown, used or expired)";
+    case oidc_errc::access_denied: return "the authorization was refused";
+    case oidc_errc::unsupported_feature: return "the provider does not offer this";
     }
     return nullptr;
 }

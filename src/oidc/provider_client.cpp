@@ -367,6 +367,52 @@ struct provider_client::state : std::enable_shared_from_this<state> {
         });
     }
 
+    // --- registration and revocation ------------------------------------------------------------
+
+    /// Discovers `issuer`, builds one request from its metadata with `build`, counts it in
+    /// `counter`, sends it and hands the response to `read`. No retry: a lost registration answer
+    /// may still have registered a client, and repeating it would register a second one.
+    template <class T>
+    void endpoint_call(const std::string& issuer, std::function<http::request(const provider_metadata&)> build,
+                       std::uint64_t provider_client_stats::*counter, std::function<T(const http::response&)> read,
+                       callback<T> done) {
+        discover(issuer, [self = shared_from_this(), build = std::move(build), counter, read = std::move(read),
+                          done = std::move(done)](std::error_code ec, metadata_ptr metadata) mutable {
+            if (ec) {
+                done(ec, {});
+                return;
+            }
+            http::request request;
+            try {
+                request = build(*metadata);
+            } catch (...) {
+                done(current_error_code(), {});
+                return;
+            }
+            {
+                std::lock_guard lock(self->mutex);
+                ++(self->counters.*counter);
+            }
+            self->transport->async_send(std::move(request), [read = std::move(read), done = std::move(done)](
+                                                                std::error_code ec, http::response response) {
+                if (ec) {
+                    done(ec, {});
+                    return;
+                }
+                // The value first, then the callback outside the try: an exception from the
+                // caller's callback must not turn into a second call.
+                T value{};
+                try {
+                    value = read(response);
+                } catch (...) {
+                    done(current_error_code(), {});
+                    return;
+                }
+                done({}, std::move(value));
+            });
+        });
+    }
+
     // --- resource servers -----------------------------------------------------------------------
 
     struct resource_call {
@@ -541,6 +587,35 @@ void provider_client::async_authorization_code(std::string issuer, client_info c
     state_->token_grant(issuer, std::move(x));
 }
 
+void provider_client::async_register(std::string issuer, registration_request request,
+                                     callback<registered_client> done) {
+    auto shared_request = std::make_shared<const registration_request>(std::move(request));
+    state_->endpoint_call<registered_client>(
+        issuer,
+        [shared_request](const provider_metadata& md) { return registration_http_request(md, *shared_request); },
+        &provider_client_stats::registration_requests,
+        [shared_request](const http::response& response) {
+            return parse_registration_response(response, *shared_request);
+        },
+        std::move(done));
+}
+
+void provider_client::async_revoke(std::string issuer, client_info client, std::string token,
+                                   std::string token_type_hint, callback<bool> done) {
+    state_->endpoint_call<bool>(
+        issuer,
+        [client = std::move(client), token = std::move(token),
+         hint = std::move(token_type_hint)](const provider_metadata& md) {
+            return revocation_request(md, client, token, hint);
+        },
+        &provider_client_stats::revocation_requests,
+        [](const http::response& response) {
+            check_revocation_response(response);
+            return true;
+        },
+        std::move(done));
+}
+
 void provider_client::async_fetch(http::request req, std::optional<resource_credentials> credentials,
                                   callback<http::response> done) {
     state_->fetch(std::move(req), std::move(credentials), std::move(done));
@@ -591,6 +666,18 @@ token_set provider_client::authorization_code(const std::string& issuer, const c
                                               const std::string& code_verifier, const std::optional<dpop_key>& key) {
     return wait_for<token_set>("authorization code exchange at " + detail::printable(issuer), [&](auto cb) {
         async_authorization_code(issuer, client, code, redirect_uri, code_verifier, key, std::move(cb));
+    });
+}
+
+registered_client provider_client::register_client(const std::string& issuer, const registration_request& request) {
+    return wait_for<registered_client>("client registration at " + detail::printable(issuer),
+                                       [&](auto cb) { async_register(issuer, request, std::move(cb)); });
+}
+
+void provider_client::revoke(const std::string& issuer, const client_info& client, const std::string& token,
+                             const std::string& token_type_hint) {
+    (void)wait_for<bool>("token revocation at " + detail::printable(issuer), [&](auto cb) {
+        async_revoke(issuer, client, token, token_type_hint, std::move(cb));
     });
 }
 

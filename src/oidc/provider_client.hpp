@@ -15,6 +15,7 @@
 #include "oidc/dpop.hpp"
 #include "oidc/jwk.hpp"
 #include "oidc/wire_discovery.hpp"
+#include "oidc/wire_login.hpp"
 #include "oidc/wire_token.hpp"
 
 #include <nlohmann/json.hpp>
@@ -56,11 +57,13 @@ struct provider_client_options {
 
 /// Counters, for tests and benchmarks. Monotonic since creation.
 struct provider_client_stats {
-    std::uint64_t discovery_fetches = 0; ///< discovery requests sent
-    std::uint64_t jwks_fetches = 0;      ///< JWKS requests sent
-    std::uint64_t token_requests = 0;    ///< token endpoint requests sent (retries included)
-    std::uint64_t resource_requests = 0; ///< fetch() requests sent (retries included)
-    std::uint64_t nonce_retries = 0;     ///< requests repeated with a fresh DPoP nonce
+    std::uint64_t discovery_fetches = 0;     ///< discovery requests sent
+    std::uint64_t jwks_fetches = 0;          ///< JWKS requests sent
+    std::uint64_t token_requests = 0;        ///< token endpoint requests sent (retries included)
+    std::uint64_t resource_requests = 0;     ///< fetch() requests sent (retries included)
+    std::uint64_t nonce_retries = 0;         ///< requests repeated with a fresh DPoP nonce
+    std::uint64_t registration_requests = 0; ///< dynamic client registration requests sent
+    std::uint64_t revocation_requests = 0;   ///< token revocation requests sent
 };
 
 /// How a request to a resource server is authorised: the access token and, for DPoP-bound tokens
@@ -117,6 +120,21 @@ public:
                                   std::string redirect_uri, std::string code_verifier,
                                   std::optional<dpop_key> key, callback<token_set> done);
 
+    /// Registers a client at the issuer's registration_endpoint (RFC 7591), discovering it first.
+    /// Fails with oidc_errc::unsupported_feature when the provider advertises no registration
+    /// endpoint, otherwise as registration_http_request and parse_registration_response. Never
+    /// retried: a lost answer may have registered a client, and a second try registers another.
+    void async_register(std::string issuer, registration_request request, callback<registered_client> done);
+
+    /// Revokes `token` at the issuer's revocation_endpoint (RFC 7009), discovering it first, with
+    /// the client authentication choose_client_auth picks. `token_type_hint` ("refresh_token",
+    /// "access_token", or empty for none) helps the provider find the token. The value is true
+    /// when the provider answered 200 (which it also does for a token it did not know). Fails
+    /// with oidc_errc::unsupported_feature when the provider advertises no revocation endpoint,
+    /// otherwise as revocation_request and check_revocation_response.
+    void async_revoke(std::string issuer, client_info client, std::string token, std::string token_type_hint,
+                      callback<bool> done);
+
     /// Verifies a JWT issued by `issuer` for `audience` against the issuer's JWKS (refetched once,
     /// rate-limited, when the token names a key the cached set lacks) and returns its claims. For
     /// ID tokens `audience` is the client id; Solid-OIDC access tokens carry "solid".
@@ -141,6 +159,9 @@ public:
     token_set authorization_code(const std::string& issuer, const client_info& client, const std::string& code,
                                  const std::string& redirect_uri, const std::string& code_verifier,
                                  const std::optional<dpop_key>& key);
+    registered_client register_client(const std::string& issuer, const registration_request& request);
+    void revoke(const std::string& issuer, const client_info& client, const std::string& token,
+                const std::string& token_type_hint);
     nlohmann::json verify_jwt(const std::string& issuer, const std::string& audience, const std::string& token);
     http::response fetch(http::request req, const std::optional<resource_credentials>& credentials);
 

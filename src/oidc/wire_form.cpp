@@ -1,5 +1,7 @@
 #include "oidc/wire_form.hpp"
 
+#include <multisession/error.hpp>
+
 #include <cstdint>
 
 namespace multisession::oidc {
@@ -20,6 +22,37 @@ std::string form_urlencode(std::string_view text) {
             out += '%';
             out += hex[c >> 4];
             out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+namespace {
+
+int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+} // namespace
+
+std::string form_urldecode(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '+') {
+            out += ' ';
+        } else if (c == '%') {
+            const int high = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
+            const int low = i + 2 < text.size() ? hex_value(text[i + 2]) : -1;
+            if (high < 0 || low < 0) throw error(http_errc::invalid_url, "form-encoded text has a bad %-escape");
+            out += static_cast<char>(high * 16 + low);
+            i += 2;
+        } else {
+            out += c;
         }
     }
     return out;

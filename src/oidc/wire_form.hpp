@@ -13,6 +13,12 @@ namespace multisession::oidc {
 /// '+', every other byte (UTF-8 bytes included) becomes %XX with upper-case hex. Pure.
 std::string form_urlencode(std::string_view text);
 
+/// The inverse of form_urlencode for one name or value: '+' becomes space, %XX (either hex case)
+/// the byte it names, every other byte is kept. Throws multisession::error(http_errc::invalid_url)
+/// on a truncated or non-hex %-escape; the message never quotes `text` (it may be a code or a
+/// token). Pure.
+std::string form_urldecode(std::string_view text);
+
 /// "name=value&name=value" with both sides form-encoded, in the given order. Pure.
 std::string form_body(const std::vector<std::pair<std::string_view, std::string_view>>& fields);
 

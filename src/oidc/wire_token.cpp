@@ -32,29 +32,8 @@ using fields = std::vector<std::pair<std::string_view, std::string_view>>;
 http::request token_request(const provider_metadata& metadata, const client_info& client, client_auth_method auth,
                             fields body, std::optional<std::string_view> dpop_proof) {
     if (dpop_proof) check_dpop_proof(*dpop_proof);
-    if (auth != client_auth_method::none && !client.client_secret)
-        throw error(oidc_errc::invalid_client, "client authentication " + std::string(to_string(auth)) +
-                                                   " chosen for a client without a secret");
-    http::request request;
-    request.method = "POST";
-    request.url = metadata.token_endpoint;
-    request.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
-    request.headers.push_back({"Accept", "application/json"});
-    switch (auth) {
-    case client_auth_method::none:
-        body.emplace_back("client_id", client.client_id);
-        break;
-    case client_auth_method::client_secret_basic:
-        request.headers.push_back(
-            {"Authorization", client_secret_basic_credential(client.client_id, *client.client_secret)});
-        break;
-    case client_auth_method::client_secret_post:
-        body.emplace_back("client_id", client.client_id);
-        body.emplace_back("client_secret", *client.client_secret);
-        break;
-    }
+    auto request = client_authenticated_post(metadata.token_endpoint, client, auth, std::move(body));
     if (dpop_proof) request.headers.push_back({"DPoP", std::string(*dpop_proof)});
-    request.body = form_body(body);
     return request;
 }
 
@@ -70,10 +49,7 @@ std::string printable_error_code(std::string_view code) {
 }
 
 [[noreturn]] void throw_oauth_error(int status, std::string_view code) {
-    const auto shown = printable_error_code(code);
-    // Map only a code that survived sanitising unchanged; a mangled one is just "another error".
-    const auto errc = shown == code ? oauth_error_code(code) : oidc_errc::oauth_error;
-    throw error(errc, "token endpoint answered HTTP " + std::to_string(status) + " with error " + shown);
+    oidc::throw_oauth_error("token endpoint", status, code);
 }
 
 [[noreturn]] void malformed(std::string_view why) {
@@ -89,33 +65,36 @@ std::optional<std::string> optional_string(const nlohmann::json& doc, const char
     return value;
 }
 
-std::optional<std::chrono::seconds> expires_in_of(const nlohmann::json& doc) {
-    const auto it = doc.find("expires_in");
+/// A lifetime in seconds under `name` (a number or a string of digits), bounded by max_expires_in.
+std::optional<std::chrono::seconds> seconds_of(const nlohmann::json& doc, const std::string& name) {
+    const auto it = doc.find(name);
     if (it == doc.end() || it->is_null()) return std::nullopt;
+    // Every failure names the member; the value is never shown.
+    const auto malformed = [&name](const std::string& what) { ::multisession::oidc::malformed("'" + name + "' " + what); };
     const auto limit = max_expires_in.count();
     long long seconds = 0;
     if (it->is_number_unsigned()) {
         const auto value = it->get<std::uint64_t>();
-        if (value > static_cast<std::uint64_t>(limit)) malformed("'expires_in' is out of range");
+        if (value > static_cast<std::uint64_t>(limit)) malformed("is out of range");
         seconds = static_cast<long long>(value);
     } else if (it->is_number_integer()) {
         seconds = it->get<std::int64_t>();
     } else if (it->is_number_float()) {
         const double value = it->get<double>();
         if (!std::isfinite(value) || value < 0 || value > static_cast<double>(limit))
-            malformed("'expires_in' is out of range");
+            malformed("is out of range");
         seconds = static_cast<long long>(value);
     } else if (it->is_string()) {
         const auto& text = it->get_ref<const std::string&>();
-        if (text.empty() || text.size() > 12) malformed("'expires_in' is not a number of seconds");
+        if (text.empty() || text.size() > 12) malformed("is not a number of seconds");
         for (const char c : text) {
-            if (c < '0' || c > '9') malformed("'expires_in' is not a number of seconds");
+            if (c < '0' || c > '9') malformed("is not a number of seconds");
             seconds = seconds * 10 + (c - '0');
         }
     } else {
-        malformed("'expires_in' is not a number");
+        malformed("is not a number");
     }
-    if (seconds < 0 || seconds > limit) malformed("'expires_in' is out of range");
+    if (seconds < 0 || seconds > limit) malformed("is out of range");
     return std::chrono::seconds(seconds);
 }
 
@@ -195,6 +174,40 @@ std::optional<oauth_error_details> parse_oauth_error(const http::response& respo
     return details;
 }
 
+http::request client_authenticated_post(std::string url, const client_info& client, client_auth_method auth,
+                                        std::vector<std::pair<std::string_view, std::string_view>> body) {
+    if (auth != client_auth_method::none && !client.client_secret)
+        throw error(oidc_errc::invalid_client, "client authentication " + std::string(to_string(auth)) +
+                                                   " chosen for a client without a secret");
+    http::request request;
+    request.method = "POST";
+    request.url = std::move(url);
+    request.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
+    request.headers.push_back({"Accept", "application/json"});
+    switch (auth) {
+    case client_auth_method::none:
+        body.emplace_back("client_id", client.client_id);
+        break;
+    case client_auth_method::client_secret_basic:
+        request.headers.push_back(
+            {"Authorization", client_secret_basic_credential(client.client_id, *client.client_secret)});
+        break;
+    case client_auth_method::client_secret_post:
+        body.emplace_back("client_id", client.client_id);
+        body.emplace_back("client_secret", *client.client_secret);
+        break;
+    }
+    request.body = form_body(body);
+    return request;
+}
+
+void throw_oauth_error(std::string_view endpoint, int status, std::string_view code) {
+    const auto shown = printable_error_code(code);
+    // Map only a code that survived sanitising unchanged; a mangled one is just "another error".
+    const auto errc = shown == code ? oauth_error_code(code) : oidc_errc::oauth_error;
+    throw error(errc, std::string(endpoint) + " answered HTTP " + std::to_string(status) + " with error " + shown);
+}
+
 oidc_errc oauth_error_code(std::string_view error) noexcept {
     if (error == "invalid_grant") return oidc_errc::invalid_grant;
     if (error == "invalid_client") return oidc_errc::invalid_client;
@@ -242,7 +255,9 @@ token_response parse_token_response(const http::response& response,
     else if (detail::iequals(*type, "Bearer")) tokens.token_type = "Bearer";
     else malformed("'token_type' is neither DPoP nor Bearer");
 
-    tokens.expires_in = expires_in_of(doc);
+    tokens.expires_in = seconds_of(doc, "expires_in");
+    // Not in RFC 6749, but what Keycloak and others say about the refresh token's lifetime.
+    tokens.refresh_expires_in = seconds_of(doc, "refresh_expires_in");
     tokens.id_token = optional_string(doc, "id_token");
     tokens.scope = optional_string(doc, "scope", /*allow_empty=*/true);
     if (auto fresh = optional_string(doc, "refresh_token")) {

@@ -47,6 +47,14 @@ client_auth_method choose_client_auth(const provider_metadata& metadata, const c
 /// The scope client-credentials logins ask for by default (as Inrupt's library does).
 inline constexpr std::string_view default_client_credentials_scope = "openid offline_access webid";
 
+/// A form POST to `url` authenticated as `client` by `auth`: Content-Type
+/// application/x-www-form-urlencoded, Accept application/json, then Authorization for
+/// client_secret_basic; the body is `body` followed by client_id (none, post) and client_secret
+/// (post). Throws multisession::error(oidc_errc::invalid_client) when `auth` needs a secret the
+/// client lacks. The token, revocation and other client-authenticated endpoints share it. Pure.
+http::request client_authenticated_post(std::string url, const client_info& client, client_auth_method auth,
+                                        std::vector<std::pair<std::string_view, std::string_view>> body);
+
 /// POST token_endpoint, grant_type=refresh_token (RFC 6749 section 6). Headers, in order:
 /// Content-Type: application/x-www-form-urlencoded, Accept: application/json, Authorization (for
 /// client_secret_basic), DPoP (when `dpop_proof` is given). Body: grant_type, refresh_token,
@@ -77,6 +85,9 @@ struct token_set {
     std::string access_token;
     std::string token_type;                     ///< "DPoP" or "Bearer"
     std::optional<std::chrono::seconds> expires_in;
+    /// How long the refresh token lasts, when the provider says so (`refresh_expires_in`, outside
+    /// RFC 6749 but common); 0 means it does not expire.
+    std::optional<std::chrono::seconds> refresh_expires_in;
     std::optional<std::string> refresh_token;   ///< the new one, else the previous one, else none
     bool refresh_token_rotated = false;         ///< the response carried a refresh token that differs from the previous one
     std::optional<std::string> id_token;
@@ -109,6 +120,12 @@ std::optional<oauth_error_details> parse_oauth_error(const http::response& respo
 /// The oidc_errc for an OAuth `error` code: the RFC 6749 / RFC 9449 codes map to their own
 /// value, server_error and temporarily_unavailable to server_error, anything else to oauth_error.
 oidc_errc oauth_error_code(std::string_view error) noexcept;
+
+/// Throws the multisession::error for an OAuth `error` code answered by `endpoint` (named in the
+/// message with the status): the code from oauth_error_code() when `code` is printable ASCII
+/// without '"' and '\\' (RFC 6749 section 5.2), else oauth_error; the message shows the code
+/// sanitised and cut at 64 characters, never a description.
+[[noreturn]] void throw_oauth_error(std::string_view endpoint, int status, std::string_view code);
 
 /// The DPoP-Nonce header of `response` when present and well-formed (1*NQCHAR, RFC 9449 section
 /// 8), else nullopt.
