@@ -129,6 +129,11 @@ int run_show(context& ctx) {
         o["id-token-signed-response-alg"] = optional_text(r.id_token_signed_response_alg);
         o["created-at"] = time_json(r.created_at);
         o["updated-at"] = time_json(r.updated_at);
+        o["expires-at"] = time_json(r.expires_at);
+        o["grant"] = optional_text(r.grant);
+        o["scope"] = optional_text(r.scope);
+        // Application data is the application's: its size, never its content.
+        o["data-bytes"] = r.data ? ordered_json(r.data->size()) : ordered_json(nullptr);
         ordered_json others = ordered_json::object();
         for (const auto& [name, value] : r.other_fields)
             others[json_text(name)] = looks_secret(name) ? secret_json(value) : ordered_json(json_text(value));
@@ -167,6 +172,10 @@ int run_show(context& ctx) {
     line("id token alg", text_or_dash(r.id_token_signed_response_alg));
     line("created", time_or_dash(r.created_at));
     line("updated", time_or_dash(r.updated_at));
+    line("expires", r.expires_at ? iso_time_milliseconds(*r.expires_at) : std::string("never"));
+    if (r.grant) line("grant", printable(*r.grant, 64));
+    if (r.scope) line("scope", printable(*r.scope, 256));
+    line("application data", r.data ? std::to_string(r.data->size()) + " bytes" : std::string("-"));
     for (const auto& [name, value] : r.other_fields)
         line("field " + printable(name, 64), looks_secret(name) ? redacted(value.size()) : printable(value, 4096));
     line("refresh lease", lease ? "held by " + printable(*lease, 100) : std::string("not held"));

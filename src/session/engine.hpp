@@ -40,7 +40,15 @@ struct refresh_outcome {
 struct flight {
     std::vector<std::function<void(const refresh_outcome&)>> waiters;
     std::vector<std::function<void(const std::string&)>> on_new_refresh_token;
+    /// A caller (the keep-alive scheduler) asked that an invalid_grant the refresh cannot recover
+    /// from marks the record logged out (refresh token dropped), under the lease.
+    bool mark_dead_on_invalid_grant = false;
 };
+
+class keep_alive_scheduler;
+class pruner;
+/// Hands a session to a running scheduler (keep_alive.cpp).
+void keep_alive_track(keep_alive_scheduler& scheduler, const std::shared_ptr<session_state>& state);
 
 /// What sessions of one manager share for the network: I/O, the transport, the provider client.
 class network_core {
@@ -101,12 +109,39 @@ struct engine : std::enable_shared_from_this<engine> {
     session_manager_options options;
 
     std::atomic<std::uint64_t> refreshes{0}, joined{0}, lease_waits{0}, adopted{0};
+    std::atomic<std::uint64_t> keep_alive_refreshes{0}, keep_alive_retries{0};
+
+    /// Every logged-in session handed out, held weakly, for the keep-alive scheduler (which may
+    /// start after they were handed out). Compacted as it grows.
+    std::mutex live_mutex;
+    std::vector<std::weak_ptr<session_state>> live;
+    /// The keep-alive scheduler while it runs (under live_mutex).
+    std::shared_ptr<keep_alive_scheduler> keep_alive;
+    /// The background pruner while it runs.
+    std::mutex pruner_mutex;
+    std::shared_ptr<pruner> background_pruner;
+
+    /// Records a logged-in session that leaves the engine (rehydrated, logged in), and hands it to
+    /// the keep-alive scheduler when one runs.
+    void handed_out(const std::shared_ptr<session_state>& state);
+    /// The live sessions (those still held somewhere), compacting the list.
+    std::vector<std::shared_ptr<session_state>> live_sessions();
+
+    /// Refreshes `state` in place (a rehydration through the refresh coordinator, whose tokens are
+    /// then copied into `state`): the keep-alive scheduler's refresh. On an invalid_grant that
+    /// adoption cannot fix, the record is marked logged out and `state` too (`expired` event).
+    /// `done` runs once, on an I/O thread or the calling thread.
+    void refresh_state(const std::shared_ptr<session_state>& state, std::function<void(std::error_code)> done);
+
+    /// Fires `event` to the session's own handlers only.
+    void emit_to_session(const session_event& event, const std::shared_ptr<session_state>& state) const;
 
     [[nodiscard]] time_point now() const { return options.clock ? options.clock() : std::chrono::system_clock::now(); }
 
-    /// The body of get_session_from_storage: `done` runs exactly once.
+    /// The body of get_session_from_storage: `done` runs exactly once. With `mark_dead`, a final
+    /// invalid_grant marks the record logged out (see flight).
     void get_session(std::string session_id, get_session_options options,
-                     std::function<void(std::error_code, std::optional<session>)> done);
+                     std::function<void(std::error_code, std::optional<session>)> done, bool mark_dead = false);
 
     /// Fires `event` to the manager's handler and the session's own handlers.
     void emit(const session_event& event, const std::shared_ptr<session_state>& state) const;
@@ -122,6 +157,15 @@ struct engine : std::enable_shared_from_this<engine> {
     static const std::shared_ptr<session_state>& state_of(const session& s) { return s.state_; }
 };
 
+/// Runs an async provider operation and waits for it, driving the core's I/O when nobody else
+/// does. `start` gets the completion callback. Throws multisession::error with `context`.
+template <class T, class Start>
+T await_provider(engine& eng, const std::string& context, Start start);
+
+/// Logs `state` out (session::logout, revoke_sessions): local removal first, then revocation
+/// and the end-session URL. Throws multisession::error for store failures only.
+logout_result logout_state(const std::shared_ptr<session_state>& state, const logout_options& options);
+
 /// The state behind a session handle.
 struct session_state {
     std::shared_ptr<engine> owner;
@@ -133,10 +177,25 @@ struct session_state {
     mutable std::mutex mutex;
     std::optional<std::string> webid;
     bool logged_in = false;
+    /// Set by logout: a refresh that completes afterwards (the keep-alive's) must not log it in again.
+    bool logged_out = false;
     std::string access_token;  ///< a secret
     std::string token_type;
     std::optional<time_point> expires_at;
+    /// When the access token was obtained (with expires_at: its lifetime, for the keep-alive).
+    std::optional<time_point> refreshed_at;
+    std::optional<std::string> id_token; ///< the last ID token (an id_token_hint for RP-initiated logout)
     std::vector<session_event_handler> handlers;
 };
+
+template <class T, class Start>
+T await_provider(engine& eng, const std::string& context, Start start) {
+    std::promise<std::pair<std::error_code, T>> promise;
+    auto future = promise.get_future();
+    start([&promise](std::error_code ec, T value) { promise.set_value({ec, std::move(value)}); });
+    auto [ec, value] = eng.core->wait(future);
+    if (ec) throw error(ec, context);
+    return std::move(value);
+}
 
 } // namespace multisession::session_detail

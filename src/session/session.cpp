@@ -1,5 +1,6 @@
 // The session handle: what it reports, authenticated requests, logout.
 #include "session/engine.hpp"
+#include "session/record_store.hpp"
 
 #include "http/message.hpp"
 
@@ -68,17 +69,15 @@ fetch_response session::fetch(fetch_request request) const {
     return response;
 }
 
-void session::logout() {
-    {
-        std::lock_guard lock(state_->mutex);
-        state_->logged_in = false;
-        state_->access_token.clear();
-    }
+logout_result session::logout(const logout_options& options) {
+    return session_detail::logout_state(state_, options);
+}
+
+std::optional<session_info> session::info() const {
     auto& eng = *state_->owner;
-    eng.store->remove(session_detail::record_key(state_->id));
-    if (eng.options.maintain_registered_sessions_index)
-        session_detail::remove_from_index(*eng.store, state_->id);
-    eng.emit({session_event_type::logout, state_->id, {}}, state_);
+    auto stored = session_detail::read_record(*eng.store, state_->id, eng.now());
+    if (!stored) return std::nullopt;
+    return session_detail::info_of(state_->id, stored->record);
 }
 
 } // namespace multisession

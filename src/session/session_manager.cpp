@@ -2,6 +2,7 @@
 // live in refresh_job below: single-flight per (store, id), a lease in the store, the rotated token
 // written before anything else is checked, and adoption of a sibling's token on invalid_grant.
 #include "session/engine.hpp"
+#include "session/record_store.hpp"
 
 #include "core/current_error.hpp"
 #include "core/printable.hpp"
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <new>
 #include <random>
 
@@ -23,10 +25,6 @@ using namespace std::chrono_literals;
 
 std::error_code current_error_code() noexcept {
     return multisession::detail::current_error_code(storage_errc::corrupt_record);
-}
-
-std::int64_t epoch_ms(time_point t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
 /// A value no other lease holder can have: this process, a random part, a counter.
@@ -42,12 +40,6 @@ std::string new_lease_owner() {
 /// An empty refreshToken is none (Inrupt reads "" as missing).
 bool has_refresh_token(const session_record& r) { return r.refresh_token && !r.refresh_token->empty(); }
 
-oidc::client_type client_type_of(const std::optional<std::string>& text) {
-    if (text == "static") return oidc::client_type::static_client;
-    if (text == "solid-oidc") return oidc::client_type::solid_oidc;
-    return oidc::client_type::dynamic;
-}
-
 /// The state of a session as its record describes it, logged out.
 std::shared_ptr<session_state> state_from_record(const std::shared_ptr<engine>& eng, const std::string& id,
                                                  const session_record& record) {
@@ -55,7 +47,7 @@ std::shared_ptr<session_state> state_from_record(const std::shared_ptr<engine>& 
     st->owner = eng;
     st->id = id;
     st->issuer = record.issuer.value_or("");
-    st->client = {record.client_id.value_or(""), record.client_secret, client_type_of(record.client_type)};
+    st->client = client_of(record);
     st->webid = record.webid;
     return st;
 }
@@ -124,17 +116,17 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
     // Under the lease: the record as it is now (a sibling may have rotated while we waited).
     void read_and_redeem() {
         try {
-            auto text = eng->store->get(record_key_text);
-            if (!text) return finish({{}, std::nullopt}); // logged out meanwhile
-            record = parse_session_record(id, *text);
-            record_text = std::move(*text);
-            if (!record.is_session()) return finish({{}, std::nullopt});
+            auto stored = read_record(*eng->store, id, eng->now());
+            if (!stored) return finish({{}, std::nullopt}); // logged out (or expired) meanwhile
+            record = std::move(stored->record);
+            record_text = std::move(stored->text);
             st = state_from_record(eng, id, record);
-            if (!has_refresh_token(record)) return finish({{}, engine::make_session(st)});
+            if (!can_log_in_again(record)) return finish({{}, engine::make_session(st)});
             st->key = key_from_record(id, record);
         } catch (...) {
             return finish({current_error_code(), std::nullopt});
         }
+        if (!has_refresh_token(record)) return redeem(); // a client-credentials session
         used_refresh_token = *record.refresh_token;
         redeem();
     }
@@ -168,10 +160,17 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
             return fail(current_error_code());
         }
         ++eng->refreshes;
-        eng->core->provider().async_refresh(st->issuer, st->client, used_refresh_token, st->key,
-                                            [self = shared_from_this()](std::error_code ec, oidc::token_set tokens) {
-                                                self->on_tokens(ec, std::move(tokens));
-                                            });
+        auto on_tokens = [self = shared_from_this()](std::error_code ec, oidc::token_set tokens) {
+            self->on_tokens(ec, std::move(tokens));
+        };
+        if (used_refresh_token.empty()) {
+            // Client credentials: a new login with the stored secret; nothing rotates.
+            eng->core->provider().async_client_credentials(st->issuer, st->client, st->key,
+                                                           record.scope.value_or(std::string(default_cc_scope)),
+                                                           std::move(on_tokens));
+            return;
+        }
+        eng->core->provider().async_refresh(st->issuer, st->client, used_refresh_token, st->key, std::move(on_tokens));
     }
 
     void on_tokens(std::error_code ec, oidc::token_set tokens) {
@@ -182,11 +181,14 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
         const auto now = eng->now();
         std::error_code write_error;
         if (tokens.refresh_token_rotated && tokens.refresh_token) {
-            record.refresh_token = tokens.refresh_token;
-            record.is_logged_in = true;
-            record.updated_at = epoch_ms(now);
-            if (tokens.expires_in) record.access_token_expires_at = epoch_ms(now + *tokens.expires_in);
-            write_error = write_record();
+            const auto lifetime = refresh_token_lifetime(tokens, eng->options);
+            write_error = write_record([&](session_record& r) {
+                r.refresh_token = tokens.refresh_token;
+                r.is_logged_in = true;
+                r.updated_at = epoch_ms(now);
+                if (tokens.expires_in) r.access_token_expires_at = epoch_ms(now + *tokens.expires_in);
+                if (lifetime) r.expires_at = epoch_ms(now + *lifetime);
+            });
             notify_new_refresh_token(*tokens.refresh_token);
             if (write_error) return fail(write_error);
         }
@@ -195,6 +197,8 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
             st->access_token = tokens.access_token;
             st->token_type = tokens.token_type;
             st->expires_at = tokens.expires_in ? std::optional<time_point>(now + *tokens.expires_in) : std::nullopt;
+            st->refreshed_at = now;
+            if (tokens.id_token) st->id_token = tokens.id_token;
         }
         if (!tokens.id_token) return complete(record.webid);
         eng->core->provider().async_verify_jwt(st->issuer, st->client.client_id, *tokens.id_token,
@@ -232,21 +236,35 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
     }
 
     /// Writes `record` over `record_text` (compare-and-set: the lease makes a conflict rare). On a
-    /// conflict the record is re-read: gone means logged out meanwhile (not brought back);
-    /// otherwise ours carries the live refresh token and is written anyway.
-    std::error_code write_record() {
+    /// conflict (the application attached data, another tool rewrote a field) the record is read
+    /// again and `change` applied to that: gone means logged out meanwhile (not brought back).
+    template <class Change>
+    std::error_code write_record(Change change) {
         try {
-            auto text = serialize_session_record(record);
+            change(record);
             auto& store = *eng->store;
-            if (!store.compare_and_set(record_key_text, record_text, text)) {
-                if (!store.get(record_key_text)) return {};
-                store.set(record_key_text, text);
+            for (int attempt = 0; attempt < 100; ++attempt) {
+                auto text = serialize_session_record(record);
+                if (store.compare_and_set(record_key_text, record_text, text, record_entry_expiry(record))) {
+                    record_text = std::move(text);
+                    return {};
+                }
+                auto fresh = store.get(record_key_text);
+                if (!fresh) return {};
+                record = parse_session_record(id, *fresh);
+                record_text = std::move(*fresh);
+                change(record);
             }
-            record_text = std::move(text);
-            return {};
+            return storage_errc::busy;
         } catch (...) {
             return current_error_code();
         }
+    }
+
+    bool mark_dead_requested() {
+        std::lock_guard lock(eng->core->flights_mutex);
+        auto it = eng->core->flights.find(flight_key);
+        return it != eng->core->flights.end() && it->second->mark_dead_on_invalid_grant;
     }
 
     void notify_new_refresh_token(const std::string& token) {
@@ -268,8 +286,15 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
 
     void complete(std::optional<std::string> webid) {
         if (webid && webid != record.webid) {
-            record.webid = webid;
-            (void)write_record(); // the WebID can be found again next time; the tokens are safe
+            // The WebID can be found again next time; the tokens are safe either way.
+            (void)write_record([&](session_record& r) { r.webid = webid; });
+        }
+        if (webid) {
+            try {
+                put_webid_entry(*eng->store, *webid, id, record);
+            } catch (const error&) {
+                // list_sessions_of misses it until the next refresh or prune; the session is fine.
+            }
         }
         {
             std::lock_guard lock(st->mutex);
@@ -292,12 +317,26 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
             extended = st->expires_at.has_value();
         }
         if (extended) eng->emit({session_event_type::extended, id, {}}, st);
+        eng->handed_out(st);
         finish({{}, engine::make_session(st)});
     }
 
-    // A failed refresh: a typed error and the session marked logged out; the record stays.
+    // A failed refresh: a typed error and the session marked logged out; the record stays, unless
+    // the keep-alive asked for a refresh token the provider refused to be dropped.
     void fail(std::error_code ec) {
         if (!st) return finish({ec, std::nullopt});
+        if (ec == oidc_errc::invalid_grant && holds_lease && mark_dead_requested()) {
+            const auto refused = used_refresh_token;
+            const auto now = epoch_ms(eng->now());
+            // Only the token the provider refused is dropped: a sibling's newer one stays. A store
+            // failure leaves the record as it was (refused again next time).
+            (void)write_record([&](session_record& r) {
+                if (r.refresh_token != refused) return;
+                r.refresh_token.reset();
+                r.is_logged_in = false;
+                r.updated_at = now;
+            });
+        }
         {
             std::lock_guard lock(st->mutex);
             st->logged_in = false;
@@ -373,19 +412,103 @@ void engine::emit(const session_event& event, const std::shared_ptr<session_stat
     for (const auto& h : handlers) call(h);
 }
 
+void engine::emit_to_session(const session_event& event, const std::shared_ptr<session_state>& state) const {
+    std::vector<session_event_handler> handlers;
+    {
+        std::lock_guard lock(state->mutex);
+        handlers = state->handlers;
+    }
+    for (const auto& h : handlers) {
+        if (!h) continue;
+        try {
+            h(event);
+        } catch (...) {
+            // As in emit().
+        }
+    }
+}
+
+void engine::handed_out(const std::shared_ptr<session_state>& state) {
+    std::shared_ptr<keep_alive_scheduler> scheduler;
+    {
+        std::lock_guard lock(live_mutex);
+        // Compact when the list doubled since the last compaction: amortised O(1) per session.
+        if (live.size() >= 64 && live.size() == live.capacity()) {
+            std::erase_if(live, [](const std::weak_ptr<session_state>& w) { return w.expired(); });
+        }
+        live.push_back(state);
+        scheduler = keep_alive;
+    }
+    if (scheduler) keep_alive_track(*scheduler, state);
+}
+
+std::vector<std::shared_ptr<session_state>> engine::live_sessions() {
+    std::lock_guard lock(live_mutex);
+    std::vector<std::shared_ptr<session_state>> out;
+    std::erase_if(live, [&](const std::weak_ptr<session_state>& w) {
+        auto st = w.lock();
+        if (!st) return true;
+        out.push_back(std::move(st));
+        return false;
+    });
+    return out;
+}
+
+void engine::refresh_state(const std::shared_ptr<session_state>& state, std::function<void(std::error_code)> done) {
+    const std::string id = state->id;
+    // The flight (new or already running) marks the record dead on a final invalid_grant.
+    get_session(id, {},
+                [self = shared_from_this(), state, done = std::move(done)](std::error_code ec, std::optional<session> fresh) {
+                    if (!ec && fresh && fresh->is_logged_in()) {
+                        const auto& from = state_of(*fresh);
+                        bool out = false;
+                        {
+                            std::scoped_lock lock(state->mutex, from->mutex);
+                            // Logged out by the application while the refresh ran: it stays out
+                            // (its record is gone; the refresh did not bring it back).
+                            out = state->logged_out;
+                            if (!out) {
+                                state->access_token = from->access_token;
+                                state->token_type = from->token_type;
+                                state->expires_at = from->expires_at;
+                                state->refreshed_at = from->refreshed_at;
+                                if (from->id_token) state->id_token = from->id_token;
+                                state->webid = from->webid;
+                                state->key = from->key;
+                                state->client = from->client;
+                                state->logged_in = true;
+                            }
+                        }
+                        if (out) return done(oidc_errc::invalid_grant);
+                        self->emit_to_session({session_event_type::new_tokens, state->id, {}}, state);
+                        return done({});
+                    }
+                    if (!ec) ec = oidc_errc::invalid_grant; // the record went away: the session is over
+                    if (ec == oidc_errc::invalid_grant) {
+                        {
+                            std::lock_guard lock(state->mutex);
+                            state->logged_in = false;
+                            state->access_token.clear();
+                        }
+                        self->emit_to_session({session_event_type::expired, state->id, ec}, state);
+                    }
+                    done(ec);
+                },
+                true);
+}
+
 void engine::get_session(std::string session_id, get_session_options opts,
-                         std::function<void(std::error_code, std::optional<session>)> done) {
+                         std::function<void(std::error_code, std::optional<session>)> done, bool mark_dead) {
     session_record record;
     try {
         check_session_id(session_id);
-        auto text = store->get(record_key(session_id));
-        if (!text) return done({}, std::nullopt);
-        record = parse_session_record(session_id, *text);
+        auto stored = read_record(*store, session_id, now());
+        if (!stored) return done({}, std::nullopt);
+        record = std::move(stored->record);
     } catch (...) {
         return done(current_error_code(), std::nullopt);
     }
-    if (!record.is_session()) return done({}, std::nullopt);
-    if (!has_refresh_token(record) || !opts.refresh_session)
+    if (!can_log_in_again(record) || !opts.refresh_session)
         return done({}, make_session(state_from_record(shared_from_this(), session_id, record)));
 
     // Rule 1: one refresh per (store, id) in this process; later callers join it.
@@ -397,6 +520,7 @@ void engine::get_session(std::string session_id, get_session_options opts,
         const bool in_flight = slot != nullptr;
         if (!slot) slot = std::make_shared<flight>();
         slot->waiters.push_back(std::move(waiter));
+        if (mark_dead) slot->mark_dead_on_invalid_grant = true;
         if (opts.on_new_refresh_token) slot->on_new_refresh_token.push_back(std::move(opts.on_new_refresh_token));
         if (in_flight) {
             ++joined;
@@ -448,12 +572,19 @@ session_manager::session_manager(session_manager_options options) {
     engine_ = std::make_shared<engine>(std::move(core), std::move(store), std::move(options));
 }
 
-session_manager::~session_manager() { engine_->core->stop(); }
+session_manager::~session_manager() {
+    // The background work goes first: it uses the core.
+    stop_keep_alive();
+    stop_pruner();
+    engine_->core->stop();
+}
 
 const std::shared_ptr<storage>& session_manager::store() const noexcept { return engine_->store; }
 
 session_manager::stats_type session_manager::stats() const {
-    return {engine_->refreshes.load(), engine_->joined.load(), engine_->lease_waits.load(), engine_->adopted.load()};
+    return {engine_->refreshes.load(),          engine_->joined.load(),
+            engine_->lease_waits.load(),        engine_->adopted.load(),
+            engine_->keep_alive_refreshes.load(), engine_->keep_alive_retries.load()};
 }
 
 void session_manager::async_get_session_from_storage(std::string session_id, get_session_options options,
@@ -489,9 +620,26 @@ bool may_be_session(std::string_view value) {
     return false;
 }
 
-void for_each_id(storage& store, const std::function<bool(std::string_view)>& visit) {
+/// The record's own expiry ("multisessionExpiresAt", milliseconds), read without a parse; nullopt
+/// when absent or not a plain number (the full reader judges those).
+std::optional<std::int64_t> own_expiry(std::string_view value) {
+    constexpr std::string_view name = "\"multisessionExpiresAt\"";
+    auto at = value.find(name);
+    if (at == std::string_view::npos) return std::nullopt;
+    at = value.find_first_not_of(" \t\r\n:\"", at + name.size());
+    if (at == std::string_view::npos) return std::nullopt;
+    std::int64_t ms = 0;
+    const auto [end, ec] = std::from_chars(value.data() + at, value.data() + value.size(), ms);
+    if (ec != std::errc()) return std::nullopt;
+    return ms;
+}
+
+void for_each_id(storage& store, time_point now, const std::function<bool(std::string_view)>& visit) {
+    const auto now_ms = session_detail::epoch_ms(now);
     store.for_each(session_detail::record_prefix, [&](std::string_view key, std::string_view value) {
         if (!may_be_session(value)) return true;
+        // Entries carry the same expiry and are invisible after it; this catches raw copies.
+        if (const auto expiry = own_expiry(value); expiry && *expiry <= now_ms) return true;
         auto id = session_detail::session_id_of_key(key);
         return id ? visit(*id) : true;
     });
@@ -499,7 +647,7 @@ void for_each_id(storage& store, const std::function<bool(std::string_view)>& vi
 
 std::vector<std::string> all_ids(storage& store) {
     std::vector<std::string> ids;
-    for_each_id(store, [&](std::string_view id) {
+    for_each_id(store, store.now(), [&](std::string_view id) {
         ids.emplace_back(id);
         return true;
     });
@@ -513,6 +661,8 @@ clear_result clear_all(storage& store, bool maintain_index) {
     result.session_ids = all_ids(store);
     result.entries_removed = store.remove_prefix(session_detail::record_prefix);
     result.entries_removed += store.remove_prefix(session_detail::lease_prefix);
+    result.entries_removed += store.remove_prefix(session_detail::webid_prefix);
+    result.entries_removed += store.remove_prefix(session_detail::login_prefix);
     if (maintain_index || store.get(session_detail::registered_sessions_key))
         store.set(session_detail::registered_sessions_key, "[]");
     return result;
@@ -526,7 +676,7 @@ std::optional<session> session_manager::get_session_from_storage(const std::stri
 }
 
 void session_manager::for_each_session_id(const std::function<bool(std::string_view)>& visit) {
-    for_each_id(*engine_->store, visit);
+    for_each_id(*engine_->store, engine_->now(), visit);
 }
 
 std::vector<std::string> session_manager::get_session_id_from_storage_all() { return all_ids(*engine_->store); }

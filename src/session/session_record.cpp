@@ -2,6 +2,7 @@
 
 #include "core/printable.hpp"
 #include "core/utf8.hpp"
+#include "oidc/jose_openssl.hpp"
 #include "oidc/wire_json.hpp"
 
 #include <multisession/error.hpp>
@@ -51,6 +52,10 @@ constexpr auto known_names = std::to_array<std::string_view>({
     "privateKey",
     "multisessionCreatedAt",
     "multisessionUpdatedAt",
+    "multisessionExpiresAt",
+    "multisessionGrant",
+    "multisessionData",
+    "multisessionScope",
 });
 
 bool is_known_name(std::string_view name) noexcept {
@@ -207,6 +212,23 @@ std::string record_key(std::string_view session_id) {
     return key;
 }
 
+std::string webid_entry_prefix(std::string_view webid) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string key(webid_prefix);
+    for (const unsigned char c : oidc::detail::sha256(webid)) {
+        key += hex[c >> 4];
+        key += hex[c & 0xf];
+    }
+    key += ':';
+    return key;
+}
+
+std::string webid_entry_key(std::string_view webid, std::string_view session_id) {
+    auto key = webid_entry_prefix(webid);
+    key += session_id;
+    return key;
+}
+
 std::string lease_key(std::string_view session_id) {
     std::string key(lease_prefix);
     key += session_id;
@@ -260,6 +282,10 @@ session_record parse_session_record(std::string_view session_id, std::string_vie
     record.created_at = in.milliseconds("multisessionCreatedAt");
     record.updated_at = in.milliseconds("multisessionUpdatedAt");
     record.access_token_expires_at = in.milliseconds("expirationDate");
+    record.expires_at = in.milliseconds("multisessionExpiresAt");
+    record.grant = in.text("multisessionGrant");
+    record.data = in.text("multisessionData");
+    record.scope = in.text("multisessionScope");
 
     for (const auto& [name, value] : parsed->items()) {
         if (value.is_string() && !is_known_name(name)) record.other_fields.emplace(name, value.get<std::string>());
@@ -299,6 +325,10 @@ std::string serialize_session_record(const session_record& record) {
     put_number("multisessionCreatedAt", record.created_at);
     put_number("multisessionUpdatedAt", record.updated_at);
     put_number("expirationDate", record.access_token_expires_at);
+    put_number("multisessionExpiresAt", record.expires_at);
+    put("multisessionGrant", record.grant);
+    put("multisessionScope", record.scope);
+    put("multisessionData", record.data);
     for (const auto& [name, value] : record.other_fields) {
         if (is_known_name(name)) continue;
         require_utf8(name, name, "the name of field");

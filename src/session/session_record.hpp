@@ -19,11 +19,27 @@ inline constexpr std::string_view registered_sessions_key = "solidClientAuthn:re
 /// Our own keys live under a prefix of their own, so Inrupt's readers never see them and a listing
 /// of records never meets them.
 inline constexpr std::string_view lease_prefix = "multisession:lease:";
+/// One entry per (WebID, session): "multisession:webid:" + hex SHA-256 of the WebID + ":" + session
+/// id, its value the WebID. Each entry is its own key, so writers never race on a shared list.
+inline constexpr std::string_view webid_prefix = "multisession:webid:";
+/// Dynamic client registrations, reused until they expire: "multisession:client:" + hex SHA-256
+/// of (issuer, redirect URL, client name).
+inline constexpr std::string_view client_prefix = "multisession:client:";
+/// Pending logins: "multisession:login:" + the OAuth state, the pending login in the record layout
+/// plus "sessionId", with an expiry.
+inline constexpr std::string_view login_prefix = "multisession:login:";
+/// The grant value of client-credentials sessions.
+inline constexpr std::string_view client_credentials_grant = "client_credentials";
+/// The scope of a client-credentials session that stored none.
+inline constexpr std::string_view default_cc_scope = "openid webid";
 
 /// "solidClientAuthenticationUser:" + id.
 std::string record_key(std::string_view session_id);
 /// "multisession:lease:" + id.
 std::string lease_key(std::string_view session_id);
+/// The prefix of the WebID entries of `webid`, and the entry of one session.
+std::string webid_entry_prefix(std::string_view webid);
+std::string webid_entry_key(std::string_view webid, std::string_view session_id);
 /// The session id of a record key, or nullopt when `key` does not start with record_prefix.
 std::optional<std::string_view> session_id_of_key(std::string_view key) noexcept;
 
@@ -59,6 +75,16 @@ struct session_record {
     std::optional<std::int64_t> created_at;        ///< "multisessionCreatedAt"
     std::optional<std::int64_t> updated_at;        ///< "multisessionUpdatedAt"
     std::optional<std::int64_t> access_token_expires_at; ///< "expirationDate" (Inrupt's own name for it)
+    /// "multisessionExpiresAt": when the record stops counting (the refresh token's end, or a
+    /// pending login's). The store entry carries the same expiry, so it is invisible after it.
+    std::optional<std::int64_t> expires_at;
+    /// "multisessionGrant": "client_credentials" for sessions that log in again with the stored
+    /// client credentials; absent for refresh-token sessions.
+    std::optional<std::string> grant;
+    /// "multisessionScope": the scope a client-credentials session asks for.
+    std::optional<std::string> scope;
+    /// "multisessionData": the application's data attached to the session (UTF-8 text).
+    std::optional<std::string> data;
     /// Fields this library does not know, kept as they were (string values only) and written back,
     /// so a round trip through this library loses nothing another writer stored.
     std::map<std::string, std::string> other_fields;
