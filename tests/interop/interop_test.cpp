@@ -23,6 +23,7 @@
 #include "../support/redis_server.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/test_ca.hpp"
+#include "../support/test_pki.hpp"
 #include "../support/transport_thread.hpp"
 
 #include <multisession/error.hpp>
@@ -70,17 +71,7 @@ struct over_https {
     static constexpr scheme value = scheme::https;
 };
 
-struct pki {
-    test::temp_dir dir;
-    test::test_ca ca{"multisession interop CA"};
-    test::tls_identity localhost = ca.issue_localhost();
-    std::string ca_file = ca.write_cert(dir.path()).string();
-};
-
-const pki& shared_pki() {
-    static const pki p;
-    return p;
-}
+using test::shared_pki;
 
 // Started on first use and stopped at exit; a provider that fails to start fails each test that
 // needs it, with the provider's stderr in the message.
@@ -954,6 +945,9 @@ void rotate_across_processes(scheme s, const std::string& uri, int session_count
                   (void)f.client().refresh(f.issuer(), client, *record.refresh_token, session.key);
               }) == oidc_errc::invalid_grant);
         record_keys.push_back(sd::record_key(session.id));
+        // The one entry that finds the session by its WebID (lifecycle.md).
+        REQUIRE(record.webid);
+        record_keys.push_back(sd::webid_entry_key(*record.webid, session.id));
     }
     // Nothing else is left in the store: every lease was released, and no index or other entry
     // was added.

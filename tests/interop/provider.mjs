@@ -2,14 +2,18 @@
 // the way Solid identity providers are (DPoP, rotating refresh tokens, a `webid` claim in the ID
 // token), plus two test-only routes: one mints refresh tokens without any login, the other stands
 // in for the login and consent pages so that an authorization-code login can be completed with
-// plain HTTP requests (see inrupt_store.mjs).
+// plain HTTP requests (see inrupt_store.mjs). It also offers open dynamic client registration
+// (RFC 7591), token revocation (RFC 7009) and RP-initiated logout (end_session_endpoint).
 //
-//   node provider.mjs <port> [--cert cert.pem --key key.pem] [--dpop-nonce] [--post-only] [--watch-stdin]
+//   node provider.mjs <port> [--cert cert.pem --key key.pem] [--dpop-nonce] [--post-only]
+//                            [--access-ttl <seconds>] [--watch-stdin]
 //
 // Port 0 picks a free port. Prints `READY <port>` once listening and runs until killed.
 //   --cert/--key   serve HTTPS with this certificate (it must cover IP:127.0.0.1)
 //   --dpop-nonce   require a server-provided DPoP nonce on every DPoP proof (RFC 9449 section 8)
 //   --post-only    advertise and register client_secret_post only, so clients must pick it
+//   --access-ttl   lifetime of access tokens in seconds (default 3600), e.g. a few seconds to
+//                  test refreshing before expiry
 //   --watch-stdin  exit when stdin reaches its end: the parent holds the pipe's other end, so a
 //                  parent that dies without stopping us (a killed test) does not leave us running
 //
@@ -17,7 +21,14 @@
 // `public-client` (no secret, RS256 ID tokens) and SOLID_OIDC_CLIENT_ID, a public client named by
 // a URL the way Solid-OIDC Client Identifier Documents are (registered here, never dereferenced).
 // All three redirect to REDIRECT_URI, which nothing serves: a login script reads the code from the
-// Location header of the last redirect.
+// Location header of the last redirect. Their RP-initiated logouts may return to
+// POST_LOGOUT_REDIRECT_URI (the provider refuses any post_logout_redirect_uri not registered).
+//
+// Dynamic registration is open (no initial access token) at /reg: a registered client gets what it
+// asks for within the provider's limits, e.g. authorization_code + refresh_token with a secret
+// (client_secret_basic by default) or without (`none`), and uses DPoP like the static ones. Such a
+// client asks for scope and post_logout_redirect_uris itself; with --post-only a registration that
+// names client_secret_basic is refused.
 //
 // Login without a browser: the authorization endpoint redirects to /interaction/<uid>; a POST
 // there with the form field `login=<account>` signs that account in (login prompt) or grants the
@@ -35,7 +46,7 @@ const HOST = '127.0.0.1';
 
 function parseArgs(argv) {
     const options = {
-        port: Number(argv[0] ?? 0), dpopNonce: false, postOnly: false, watchStdin: false,
+        port: Number(argv[0] ?? 0), dpopNonce: false, postOnly: false, watchStdin: false, accessTtl: 3600,
     };
     for (let i = 1; i < argv.length; i += 1) {
         switch (argv[i]) {
@@ -43,6 +54,7 @@ function parseArgs(argv) {
         case '--key': options.key = argv[++i]; break;
         case '--dpop-nonce': options.dpopNonce = true; break;
         case '--post-only': options.postOnly = true; break;
+        case '--access-ttl': options.accessTtl = Number(argv[++i]); break;
         case '--watch-stdin': options.watchStdin = true; break;
         default: throw new Error(`unknown argument ${argv[i]}`);
         }
@@ -51,6 +63,9 @@ function parseArgs(argv) {
         throw new Error('the first argument must be a port number (0 for any)');
     }
     if (Boolean(options.cert) !== Boolean(options.key)) throw new Error('--cert and --key go together');
+    if (!Number.isInteger(options.accessTtl) || options.accessTtl < 1) {
+        throw new Error('--access-ttl needs a whole number of seconds, at least 1');
+    }
     return options;
 }
 
@@ -127,6 +142,8 @@ const OIDC_SCOPE = 'openid offline_access webid';
 
 // Where every client's authorization responses go. Nothing listens there.
 const REDIRECT_URI = 'http://127.0.0.1/callback';
+// Where the static clients' RP-initiated logouts may send the user agent back to. Nothing listens.
+const POST_LOGOUT_REDIRECT_URI = 'http://127.0.0.1/logged-out';
 
 // A public client identified by a URL, as Solid-OIDC clients are: Solid client libraries treat a
 // URL client_id as a Client Identifier Document and authenticate with `none`.
@@ -146,6 +163,7 @@ function createProvider(issuer, options) {
                 grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
                 response_types: ['code'],
                 redirect_uris: [REDIRECT_URI],
+                post_logout_redirect_uris: [POST_LOGOUT_REDIRECT_URI],
                 id_token_signed_response_alg: 'ES256',
             },
             {
@@ -154,6 +172,7 @@ function createProvider(issuer, options) {
                 grant_types: ['authorization_code', 'refresh_token'],
                 response_types: ['code'],
                 redirect_uris: [REDIRECT_URI],
+                post_logout_redirect_uris: [POST_LOGOUT_REDIRECT_URI],
                 // RS256 here, ES256 above: both signature families go through the client's JWKS code.
                 id_token_signed_response_alg: 'RS256',
             },
@@ -163,6 +182,7 @@ function createProvider(issuer, options) {
                 grant_types: ['authorization_code', 'refresh_token'],
                 response_types: ['code'],
                 redirect_uris: [REDIRECT_URI],
+                post_logout_redirect_uris: [POST_LOGOUT_REDIRECT_URI],
                 // Solid client libraries prefer ES256 and refuse an ID token signed with anything
                 // other than the algorithm they settled on.
                 id_token_signed_response_alg: 'ES256',
@@ -184,6 +204,13 @@ function createProvider(issuer, options) {
         features: {
             devInteractions: { enabled: false },
             clientCredentials: { enabled: true },
+            // Open registration: no initial access token, as Solid identity providers offer it.
+            registration: { enabled: true, initialAccessToken: false },
+            revocation: { enabled: true },
+            // On by default in oidc-provider 8; named here because the suite relies on it. The
+            // end_session_endpoint (/session/end) checks post_logout_redirect_uri against the
+            // client's post_logout_redirect_uris.
+            rpInitiatedLogout: { enabled: true },
             dPoP: options.dpopNonce
                 ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
                 : { enabled: true },
@@ -192,7 +219,7 @@ function createProvider(issuer, options) {
         // A refresh token whenever the client may use them, offline_access asked for or not.
         issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
         ttl: {
-            AccessToken: 3600,
+            AccessToken: options.accessTtl,
             AuthorizationCode: 60,
             ClientCredentials: 3600,
             Grant: 14 * 24 * 3600,

@@ -111,6 +111,8 @@ oidc_provider_process::oidc_provider_process(oidc_provider_options options) : op
     }
     if (options_.require_dpop_nonce) argv.emplace_back("--dpop-nonce");
     if (options_.client_secret_post_only) argv.emplace_back("--post-only");
+    if (options_.access_token_ttl)
+        argv.insert(argv.end(), {"--access-ttl", std::to_string(options_.access_token_ttl->count())});
 
     auto [in_read, in_write] = cloexec_pipe();
     auto [out_read, out_write] = cloexec_pipe();

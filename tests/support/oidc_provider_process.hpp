@@ -44,6 +44,9 @@ struct oidc_provider_options {
     bool require_dpop_nonce = false;
     /// Advertise and register client_secret_post only (no client_secret_basic).
     bool client_secret_post_only = false;
+    /// Lifetime of the access tokens the provider issues (whole seconds, at least 1); unset: the
+    /// provider's default of one hour.
+    std::optional<std::chrono::seconds> access_token_ttl{};
     /// Longest wait for the provider's READY line.
     std::chrono::milliseconds start_timeout{30'000};
     /// After SIGTERM, how long to wait before SIGKILL.
