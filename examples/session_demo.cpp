@@ -4,9 +4,10 @@
 //
 // 1. It starts the embedded test issuer (an OpenID provider with a protected resource) on
 //    127.0.0.1 over TLS, with a certificate from a CA generated for this run.
-// 2. First run of "the server": N users log in — each signs in at the issuer (simulated there:
-//    the issuer hands out an authorization code), then the server redeems the code with PKCE and a
-//    DPoP proof, verifies the ID token and stores the session in an encrypted SQLite store.
+// 2. First run of "the server": N users log in through session_manager::login and
+//    handle_incoming_redirect — the authorization URL (PKCE S256), the sign-in at the issuer (one
+//    HTTP request standing in for the browser), the redirect back, the code redeemed with a DPoP
+//    proof, the ID token verified — and the sessions are stored in an encrypted SQLite store.
 // 3. The server stops. A new process starts from the same store and key ring: it lists the
 //    sessions, rehydrates them all (each refresh token redeemed once, rotated, stored), fetches
 //    the protected resource with one of them, and clears them all.
@@ -19,10 +20,6 @@
 #include <multisession/multisession.hpp>
 
 #include "oidc/base64url.hpp"
-#include "oidc/dpop.hpp"
-#include "oidc/jose_openssl.hpp"
-#include "oidc/provider_client.hpp"
-#include "session/session_record.hpp"
 
 #include "../tests/support/test_ca.hpp"
 #include "../tests/support/test_issuer.hpp"
@@ -53,7 +50,6 @@ extern char** environ;
 namespace {
 
 namespace ms = multisession;
-namespace sd = multisession::session_detail;
 using clock_type = std::chrono::steady_clock;
 
 constexpr std::string_view client_id = "demo-app";
@@ -114,10 +110,6 @@ double seconds_since(clock_type::time_point start) {
     return std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
-std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
 // The key ring of the store: one key, in a file only its owner may read, as a deployment would
 // keep it in its secret store. Format: "<key id> <base64url of 32 bytes>".
 void write_key_file(const std::filesystem::path& path) {
@@ -139,43 +131,32 @@ ms::open_storage_options store_options(const std::string& key_file) {
 
 // ---- First run: users log in --------------------------------------------------------------------
 
-// What a server does after the redirect back from the issuer: redeem the code (PKCE + DPoP), check
-// the ID token, store the session. The sign-in itself happens at the issuer; here the embedded
-// issuer is asked for the code the user's browser would bring back.
-void log_in(ms::test::test_issuer& issuer, ms::oidc::provider_client& provider, ms::storage& store,
-            const std::string& client_secret, std::size_t index) {
-    const std::string session_id = "session-" + std::to_string(index);
-    const std::string webid = "https://pod.example/user-" + std::to_string(index) + "/profile#me";
+// One user logging in, as a server sees it: login() gives the authorization URL (PKCE S256, a
+// state stored with an expiry); the user's browser goes there and comes back to the redirect URL
+// with a code; handle_incoming_redirect() redeems it with a DPoP proof, verifies the ID token and
+// stores the session. The "browser" here is one HTTP request to the embedded issuer, which signs in
+// whichever user it was told to: that step is serialised, the rest runs in parallel.
+void log_in(ms::test::test_issuer& issuer, ms::session_manager& manager, ms::test::transport_thread& browser,
+            std::mutex& sign_in, const std::string& client_secret, std::size_t index) {
+    ms::login_options options;
+    options.issuer = issuer.issuer();
+    options.redirect_url = std::string(redirect_uri);
+    options.client = ms::client_config::static_client(std::string(client_id), client_secret);
+    options.session_id = "session-" + std::to_string(index);
+    const auto request = manager.login(options);
 
-    const std::string verifier = ms::oidc::base64url_encode(ms::generate_encryption_key());
-    const std::string challenge = ms::oidc::base64url_encode(ms::oidc::detail::sha256(verifier));
-    const std::string code = issuer.mint_authorization_code(std::string(client_id), webid,
-                                                            std::string(redirect_uri), challenge);
-
-    const auto key = ms::oidc::dpop_key::generate();
-    const ms::oidc::client_info client{std::string(client_id), client_secret, ms::oidc::client_type::static_client};
-    const auto tokens = provider.authorization_code(issuer.issuer(), client, code, std::string(redirect_uri),
-                                                    verifier, key);
-    if (!tokens.id_token || !tokens.refresh_token) throw std::runtime_error("the issuer sent no ID or refresh token");
-    const auto claims = provider.verify_jwt(issuer.issuer(), std::string(client_id), *tokens.id_token);
-
-    sd::session_record r;
-    r.issuer = issuer.issuer();
-    r.client_id = std::string(client_id);
-    r.client_secret = client_secret;
-    r.client_type = "static";
-    r.dpop = true;
-    r.public_key = key.public_jwk_json();
-    r.private_key = key.private_jwk_json();
-    r.refresh_token = tokens.refresh_token;
-    r.webid = claims.value("webid", claims.value("sub", std::string()));
-    r.redirect_url = std::string(redirect_uri);
-    r.is_logged_in = true;
-    const auto now = std::chrono::system_clock::now();
-    r.created_at = unix_ms(now);
-    r.updated_at = r.created_at;
-    if (tokens.expires_in) r.access_token_expires_at = unix_ms(now + *tokens.expires_in);
-    store.set(sd::record_key(session_id), sd::serialize_session_record(r));
+    std::string back;
+    {
+        const std::lock_guard lock(sign_in);
+        issuer.set_authorize_user("https://pod.example/user-" + std::to_string(index) + "/profile#me");
+        auto [ec, res] = browser.send({"GET", request.authorization_url, {}, {}});
+        if (ec) throw ms::error(ec, "the browser's request to the issuer");
+        const auto location = res.header_value("Location");
+        if (res.status != 302 || !location) throw std::runtime_error("the issuer did not redirect back");
+        back = std::string(*location);
+    }
+    const auto s = manager.handle_incoming_redirect(back);
+    if (!s.is_logged_in() || !s.webid()) throw std::runtime_error("a login did not complete");
 }
 
 int first_run(const arguments& args, const std::string& self) {
@@ -218,11 +199,14 @@ int first_run(const arguments& args, const std::string& self) {
                 args.sessions);
     std::fflush(stdout);
     {
-        auto store = ms::open_storage(uri, store_options(key_file.string()));
+        ms::session_manager_options manager_options;
+        manager_options.store = ms::open_storage(uri, store_options(key_file.string()));
+        manager_options.ca_file = ca_file.string();
+        ms::session_manager manager(manager_options);
         ms::http::client_options http;
         http.ca_file = ca_file.string();
-        ms::test::transport_thread io(http);
-        auto provider = ms::oidc::provider_client::create(io.transport());
+        ms::test::transport_thread browser(http);
+        std::mutex sign_in;
 
         const auto start = clock_type::now();
         ms::demo::progress bar("logging in", args.sessions);
@@ -234,7 +218,7 @@ int first_run(const arguments& args, const std::string& self) {
             workers.emplace_back([&] {
                 for (std::size_t i; (i = next++) < args.sessions;) {
                     try {
-                        log_in(issuer, *provider, *store, client_secret, i);
+                        log_in(issuer, manager, browser, sign_in, client_secret, i);
                     } catch (...) {
                         const std::lock_guard lock(failure_mutex);
                         if (!failure) failure = std::current_exception();
