@@ -381,7 +381,9 @@ public:
     void async_rehydrate(std::vector<std::string> ids, batch_options options,
                          std::function<void(std::vector<rehydrate_result>)> done);
 
-    // Logging in
+    // Logging in. These calls, logout and revocation block until the provider answered: call them
+    // from a thread of the application, never on the manager's I/O threads or its executor (they
+    // would wait for themselves).
 
     /// Starts an authorization-code login: discovers the issuer, registers the client when it is
     /// dynamic (a stored registration is reused until it expires), and persists the pending login
