@@ -157,6 +157,10 @@ struct engine : std::enable_shared_from_this<engine> {
     static const std::shared_ptr<session_state>& state_of(const session& s) { return s.state_; }
 };
 
+/// The state of a session as its record describes it (issuer, client, WebID), logged out.
+std::shared_ptr<session_state> state_from_record(const std::shared_ptr<engine>& eng, const std::string& id,
+                                                 const session_record& record);
+
 /// Runs an async provider operation and waits for it, driving the core's I/O when nobody else
 /// does. `start` gets the completion callback. Throws multisession::error with `context`.
 template <class T, class Start>

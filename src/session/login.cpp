@@ -167,9 +167,8 @@ session_record logged_in_record(engine& eng, const std::string& issuer, const oi
 /// Stores a completed login's record over whatever the id held (a new login replaces the old
 /// session), with its WebID entry and index entry, fires `new_tokens` and hands the logged-in
 /// session out.
-session store_logged_in(engine& eng, const std::string& id, session_record record,
-                                               const oidc::token_set& tokens, const std::optional<oidc::dpop_key>& key,
-                                               time_point now) {
+session store_logged_in(engine& eng, const std::string& id, session_record record, const oidc::token_set& tokens,
+                        const std::optional<oidc::dpop_key>& key, time_point now) {
     auto& store = *eng.store;
     if (auto previous = store.get(record_key(id))) {
         try {
@@ -183,13 +182,8 @@ session store_logged_in(engine& eng, const std::string& id, session_record recor
     if (record.webid) put_webid_entry(store, *record.webid, id, record);
     if (eng.options.maintain_registered_sessions_index) add_to_index(store, id);
 
-    auto st = std::make_shared<session_state>();
-    st->owner = eng.shared_from_this();
-    st->id = id;
-    st->issuer = *record.issuer;
-    st->client = client_of(record);
+    auto st = state_from_record(eng.shared_from_this(), id, record);
     st->key = key;
-    st->webid = record.webid;
     st->logged_in = true;
     st->access_token = tokens.access_token;
     st->token_type = tokens.token_type;

@@ -37,18 +37,30 @@ std::optional<stored_record> read_record(storage& store, const std::string& sess
     return stored_record{std::move(*text), std::move(record)};
 }
 
-std::optional<session_record> update_record(storage& store, const std::string& session_id, time_point now,
-                                            const std::function<bool(session_record&)>& change) {
+bool change_record(storage& store, const std::string& session_id, stored_record& current,
+                   const std::function<bool(session_record&)>& change) {
     const auto key = record_key(session_id);
     for (int attempt = 0; attempt < 100; ++attempt) {
-        auto current = read_record(store, session_id, now);
-        if (!current) return std::nullopt;
-        auto record = current->record;
-        if (!change(record)) return current->record;
-        if (store.compare_and_set(key, current->text, serialize_session_record(record), record_entry_expiry(record)))
-            return record;
+        auto next = current.record;
+        if (!change(next)) return true;
+        auto text = serialize_session_record(next);
+        if (store.compare_and_set(key, current.text, text, record_entry_expiry(next))) {
+            current = {std::move(text), std::move(next)};
+            return true;
+        }
+        auto fresh = store.get(key);
+        if (!fresh) return false;
+        current.record = parse_session_record(session_id, *fresh);
+        current.text = std::move(*fresh);
     }
     throw error(storage_errc::busy, "session '" + printable_id(session_id) + "': too many concurrent writers");
+}
+
+std::optional<session_record> update_record(storage& store, const std::string& session_id, time_point now,
+                                            const std::function<bool(session_record&)>& change) {
+    auto current = read_record(store, session_id, now);
+    if (!current || !change_record(store, session_id, *current, change)) return std::nullopt;
+    return std::move(current->record);
 }
 
 void put_webid_entry(storage& store, std::string_view webid, std::string_view session_id,

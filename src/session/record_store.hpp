@@ -39,6 +39,15 @@ struct stored_record {
 /// no expiry, e.g. after a raw copy). Throws multisession::error (corrupt_record naming the id).
 std::optional<stored_record> read_record(storage& store, const std::string& session_id, time_point now);
 
+/// Applies `change` to `current` (a record as read) and writes it over `current.text` under
+/// compare-and-set; on a conflict the record is read again and `change` applied to that. After
+/// it `current` is what the store holds. Returns false when the record is gone (never brought
+/// back). `change` returns false to leave the record as it is. Throws multisession::error (busy
+/// after many conflicts). The one way records are rewritten: a refresh, the application's data
+/// and a dead mark never lose each other's change.
+bool change_record(storage& store, const std::string& session_id, stored_record& current,
+                   const std::function<bool(session_record&)>& change);
+
 /// Applies `change` to the record of `session_id` and writes it back under compare-and-set,
 /// re-reading and re-applying on a conflict. `change` returns false to leave the record as it is.
 /// Returns the record written, or nullopt when there is no session. Throws multisession::error

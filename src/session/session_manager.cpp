@@ -40,17 +40,6 @@ std::string new_lease_owner() {
 /// An empty refreshToken is none (Inrupt reads "" as missing).
 bool has_refresh_token(const session_record& r) { return r.refresh_token && !r.refresh_token->empty(); }
 
-/// The state of a session as its record describes it, logged out.
-std::shared_ptr<session_state> state_from_record(const std::shared_ptr<engine>& eng, const std::string& id,
-                                                 const session_record& record) {
-    auto st = std::make_shared<session_state>();
-    st->owner = eng;
-    st->id = id;
-    st->issuer = record.issuer.value_or("");
-    st->client = client_of(record);
-    st->webid = record.webid;
-    return st;
-}
 
 /// The DPoP key pair of a record that says it uses DPoP. Throws corrupt_record naming the id.
 std::optional<oidc::dpop_key> key_from_record(const std::string& id, const session_record& record) {
@@ -188,6 +177,7 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
                 r.updated_at = epoch_ms(now);
                 if (tokens.expires_in) r.access_token_expires_at = epoch_ms(now + *tokens.expires_in);
                 if (lifetime) r.expires_at = epoch_ms(now + *lifetime);
+                return true;
             });
             notify_new_refresh_token(*tokens.refresh_token);
             if (write_error) return fail(write_error);
@@ -235,27 +225,15 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
         return true;
     }
 
-    /// Writes `record` over `record_text` (compare-and-set: the lease makes a conflict rare). On a
-    /// conflict (the application attached data, another tool rewrote a field) the record is read
-    /// again and `change` applied to that: gone means logged out meanwhile (not brought back).
-    template <class Change>
-    std::error_code write_record(Change change) {
+    /// Rewrites the record with `change` (change_record: compare-and-set, re-applied on a
+    /// conflict; the lease makes one rare). Gone means logged out meanwhile: not brought back.
+    std::error_code write_record(const std::function<bool(session_record&)>& change) {
         try {
-            change(record);
-            auto& store = *eng->store;
-            for (int attempt = 0; attempt < 100; ++attempt) {
-                auto text = serialize_session_record(record);
-                if (store.compare_and_set(record_key_text, record_text, text, record_entry_expiry(record))) {
-                    record_text = std::move(text);
-                    return {};
-                }
-                auto fresh = store.get(record_key_text);
-                if (!fresh) return {};
-                record = parse_session_record(id, *fresh);
-                record_text = std::move(*fresh);
-                change(record);
-            }
-            return storage_errc::busy;
+            stored_record current{record_text, record}; // ours stay intact if the store fails
+            (void)change_record(*eng->store, id, current, change);
+            record = std::move(current.record);
+            record_text = std::move(current.text);
+            return {};
         } catch (...) {
             return current_error_code();
         }
@@ -287,7 +265,10 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
     void complete(std::optional<std::string> webid) {
         if (webid && webid != record.webid) {
             // The WebID can be found again next time; the tokens are safe either way.
-            (void)write_record([&](session_record& r) { r.webid = webid; });
+            (void)write_record([&](session_record& r) {
+                r.webid = webid;
+                return true;
+            });
         }
         if (webid) {
             try {
@@ -331,10 +312,11 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
             // Only the token the provider refused is dropped: a sibling's newer one stays. A store
             // failure leaves the record as it was (refused again next time).
             (void)write_record([&](session_record& r) {
-                if (r.refresh_token != refused) return;
+                if (r.refresh_token != refused) return false;
                 r.refresh_token.reset();
                 r.is_logged_in = false;
                 r.updated_at = now;
+                return true;
             });
         }
         {
@@ -384,6 +366,17 @@ void edit_index(storage& store, Edit edit) {
 
 } // namespace
 
+std::shared_ptr<session_state> state_from_record(const std::shared_ptr<engine>& eng, const std::string& id,
+                                                 const session_record& record) {
+    auto st = std::make_shared<session_state>();
+    st->owner = eng;
+    st->id = id;
+    st->issuer = record.issuer.value_or("");
+    st->client = client_of(record);
+    st->webid = record.webid;
+    return st;
+}
+
 std::string printable_id(std::string_view session_id) { return multisession::detail::printable(session_id, 100); }
 
 void add_to_index(storage& store, std::string_view session_id) {
@@ -395,21 +388,14 @@ void remove_from_index(storage& store, std::string_view session_id) {
 }
 
 void engine::emit(const session_event& event, const std::shared_ptr<session_state>& state) const {
-    std::vector<session_event_handler> handlers;
-    if (state) {
-        std::lock_guard lock(state->mutex);
-        handlers = state->handlers;
-    }
-    auto call = [&](const session_event_handler& h) {
-        if (!h) return;
+    if (options.on_event) {
         try {
-            h(event);
+            options.on_event(event);
         } catch (...) {
             // Handlers must not throw; one that does cannot break the session.
         }
-    };
-    call(options.on_event);
-    for (const auto& h : handlers) call(h);
+    }
+    if (state) emit_to_session(event, state);
 }
 
 void engine::emit_to_session(const session_event& event, const std::shared_ptr<session_state>& state) const {
@@ -423,7 +409,7 @@ void engine::emit_to_session(const session_event& event, const std::shared_ptr<s
         try {
             h(event);
         } catch (...) {
-            // As in emit().
+            // Handlers must not throw; one that does cannot break the session.
         }
     }
 }

@@ -150,12 +150,8 @@ std::vector<std::string> session_manager::revoke_sessions(const std::vector<std:
         sd::check_session_id(id);
         auto stored = sd::read_record(*engine_->store, id, engine_->now());
         if (!stored) continue;
-        auto st = std::make_shared<sd::session_state>();
-        st->owner = engine_;
-        st->id = id;
-        st->issuer = stored->record.issuer.value_or("");
-        st->webid = stored->record.webid;
-        if (sd::logout_state(st, options).removed) revoked.push_back(id);
+        if (sd::logout_state(sd::state_from_record(engine_, id, stored->record), options).removed)
+            revoked.push_back(id);
     }
     return revoked;
 }
