@@ -231,6 +231,7 @@ TEST_CASE("invalid JWKs are refused with invalid_key, never echoing key material
         with("x", stored_x.substr(0, 42)),                        // 31 bytes
         with("d", base64url_encode(std::string(33, '\x01'))),     // 33 bytes
         with("d", base64url_encode(std::string(32, '\0'))),       // scalar zero
+        with("d", base64url_encode(std::string(32, '\xff'))),     // scalar above the group order
         with("y", nullptr),                                       // missing
         with("crv", nullptr),                                     // missing
         with("crv", "P-384"),                                     // unknown curve
