@@ -13,7 +13,9 @@
 #include <climits>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -260,55 +262,56 @@ private:
     void do_set(std::string_view key, std::string_view value, std::optional<time_point> expires_at,
                 time_point) override {
         const sqlite_context where{"sqlite set", key};
-        auto gate = enter_writer(where);
-        lease db = checkout();
-        upsert(*db, key, value, expires_at, where);
+        (void)write(where, [&](connection& db) {
+            upsert(db, key, value, expires_at, where);
+            return true;
+        });
     }
 
     bool do_remove(std::string_view key, time_point now) override {
         const sqlite_context where{"sqlite remove", key};
-        auto gate = enter_writer(where);
-        lease db = checkout();
-        // One statement deletes the row whatever its expiry and reports that expiry, so an
-        // expired row is cleaned up but does not count as removed. The liveness test is done here
-        // rather than in the RETURNING clause: SQLite 3.40 evaluates "expires_at IS NULL" there
-        // wrongly (false for a NULL) on a WITHOUT ROWID table, while the bare column is right.
-        auto query = db->run(stmt_delete_returning, statement_sql[stmt_delete_returning], where);
-        query.bind_blob(1, key);
-        bool removed_live = false;
         const std::int64_t now_ms = to_ms(now);
-        while (query.step()) removed_live = query.is_null(0) || query.int64(0) > now_ms;
-        return removed_live;
+        return write(where, [&](connection& db) {
+            // One statement deletes the row whatever its expiry and reports that expiry, so an
+            // expired row is cleaned up but does not count as removed. The liveness test is done
+            // here rather than in the RETURNING clause: SQLite 3.40 evaluates "expires_at IS NULL"
+            // there wrongly (false for a NULL) on a WITHOUT ROWID table, while the bare column is
+            // right.
+            auto query = db.run(stmt_delete_returning, statement_sql[stmt_delete_returning], where);
+            query.bind_blob(1, key);
+            bool removed_live = false;
+            while (query.step()) removed_live = query.is_null(0) || query.int64(0) > now_ms;
+            return removed_live;
+        });
     }
 
     bool do_compare_and_set(std::string_view key, std::optional<std::string_view> expected,
                             std::optional<std::string_view> desired, std::optional<time_point> expires_at,
                             time_point now) override {
         const sqlite_context where{"sqlite compare_and_set", key};
-        auto gate = enter_writer(where);
-        lease db = checkout();
+        const std::int64_t now_ms = to_ms(now);
         // The write lock is held from the read to the commit, so no writer of any process can
         // slip in between the comparison and the swap.
-        write_transaction transaction(*db, where);
-        bool matches = false;
-        {
-            auto query = db->run(stmt_get, statement_sql[stmt_get], where);
-            query.bind_blob(1, key);
-            query.bind_int64(2, to_ms(now));
-            const bool present = query.step();
-            matches = expected ? present && query.blob(0) == *expected : !present;
-        }
-        if (!matches) return false; // rolled back: nothing was written
-        if (desired) {
-            upsert(*db, key, *desired, expires_at, where);
-        } else {
-            // Also deletes an expired row when `expected` was nullopt: invisible either way.
-            auto query = db->run(stmt_delete, statement_sql[stmt_delete], where);
-            query.bind_blob(1, key);
-            query.run();
-        }
-        transaction.commit();
-        return true;
+        return write(where, [&](connection& db) {
+            bool matches = false;
+            {
+                auto query = db.run(stmt_get, statement_sql[stmt_get], where);
+                query.bind_blob(1, key);
+                query.bind_int64(2, now_ms);
+                const bool present = query.step();
+                matches = expected ? present && query.blob(0) == *expected : !present;
+            }
+            if (!matches) return false; // nothing written
+            if (desired) {
+                upsert(db, key, *desired, expires_at, where);
+            } else {
+                // Also deletes an expired row when `expected` was nullopt: invisible either way.
+                auto query = db.run(stmt_delete, statement_sql[stmt_delete], where);
+                query.bind_blob(1, key);
+                query.run();
+            }
+            return true;
+        });
     }
 
     void do_scan(std::string_view prefix, bool with_values, const entry_visitor& visit, time_point now) override {
@@ -410,6 +413,82 @@ private:
             query.bind_null(3);
         }
         query.run();
+    }
+
+    /// One single-key write (set, remove, compare_and_set) waiting for its batch.
+    struct pending_write {
+        const sqlite_context* where;
+        const std::function<bool(connection&)>* apply; // runs inside a write transaction
+        bool result = false;
+        std::exception_ptr failure{};
+        bool done = false;
+    };
+
+    /// Group commit. Single-key writes of this process that arrive while another is committing
+    /// queue up; the next one to find no batch running becomes the leader and commits everything
+    /// queued in one transaction: one WAL sync for the lot instead of one each, which is what
+    /// durable (synchronous=FULL) writes from many threads wait for. Each write is applied in
+    /// arrival order and sees the ones before it, exactly as if each had its own transaction, and
+    /// none returns before its batch is committed. If anything fails after the transaction began
+    /// (a full disk, a corrupt page), the batch is rolled back and each write is retried in a
+    /// transaction of its own, so every caller gets its own write's outcome and error.
+    bool write(const sqlite_context& where, const std::function<bool(connection&)>& apply) {
+        pending_write mine{&where, &apply};
+        std::unique_lock lock(batch_mutex_);
+        batch_queue_.push_back(&mine);
+        while (!mine.done) {
+            if (batch_running_) {
+                batch_finished_.wait(lock);
+                continue;
+            }
+            batch_running_ = true;
+            const auto count = std::min(batch_queue_.size(), max_batch);
+            std::vector<pending_write*> batch(batch_queue_.begin(), batch_queue_.begin() + static_cast<std::ptrdiff_t>(count));
+            batch_queue_.erase(batch_queue_.begin(), batch_queue_.begin() + static_cast<std::ptrdiff_t>(count));
+            lock.unlock();
+            commit_batch(batch);
+            lock.lock();
+            for (auto* w : batch) w->done = true;
+            batch_running_ = false;
+            batch_finished_.notify_all();
+        }
+        if (mine.failure) std::rethrow_exception(mine.failure);
+        return mine.result;
+    }
+
+    /// Commits `batch` as one transaction; records each write's result or failure. Never throws.
+    void commit_batch(const std::vector<pending_write*>& batch) noexcept {
+        // A batch of one reports its own key; a larger one's begin and commit speak for all.
+        const sqlite_context batch_where{"sqlite write"};
+        const sqlite_context& where = batch.size() == 1 ? *batch.front()->where : batch_where;
+        bool began = false;
+        try {
+            auto gate = enter_writer(where);
+            lease db = checkout();
+            write_transaction transaction(*db, where);
+            began = true;
+            for (auto* w : batch) w->result = (*w->apply)(*db);
+            transaction.commit();
+            return;
+        } catch (...) {
+            // Before the transaction began (busy, the gate, no connection) nothing was tried and
+            // the cause is the same for all: each gets it. After, the batch was rolled back.
+            if (!began || batch.size() == 1) {
+                for (auto* w : batch) w->failure = std::current_exception();
+                return;
+            }
+        }
+        for (auto* w : batch) {
+            try {
+                auto gate = enter_writer(*w->where);
+                lease db = checkout();
+                write_transaction transaction(*db, *w->where);
+                w->result = (*w->apply)(*db);
+                transaction.commit();
+            } catch (...) {
+                w->failure = std::current_exception();
+            }
+        }
     }
 
     /// This process's turn to write, waited for at most busy_timeout.
@@ -571,6 +650,13 @@ private:
     std::size_t max_connections_;
 
     write_gate write_gate_;
+
+    /// At most this many writes per batch: bounds the transaction (and the wait of the last).
+    static constexpr std::size_t max_batch = 256;
+    std::mutex batch_mutex_;
+    std::condition_variable batch_finished_;
+    std::vector<pending_write*> batch_queue_; // guarded by batch_mutex_
+    bool batch_running_ = false;              // guarded by batch_mutex_
 
     std::mutex pool_mutex_;
     std::condition_variable pool_changed_;
