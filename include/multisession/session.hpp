@@ -159,6 +159,12 @@ struct session_manager_options {
     std::shared_ptr<storage> store{};
     /// I/O threads the manager starts; 0: none (blocking calls do the I/O themselves).
     std::size_t threads = 0;
+    /// Threads the manager starts for the store work of rehydrations and refreshes (lease, record
+    /// writes, ID-token checks); 0: none, that work runs on the I/O thread that reached it. With a
+    /// durable store (sqlite, file) and many sessions refreshed at once, a few (4 to 8) let the
+    /// network go on while writes wait for the disk, and let concurrent writes share one SQLite
+    /// commit; they also spread the client's crypto over more cores.
+    std::size_t storage_threads = 0;
 
     // HTTP
     std::chrono::milliseconds connect_timeout{5000};

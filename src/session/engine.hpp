@@ -62,6 +62,9 @@ public:
 
     /// Runs `fn` on the core's executor after `delay`.
     virtual void run_after(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
+    /// Runs `fn` on the store threads (session_manager_options::storage_threads), or right here
+    /// when there are none or the core is stopping.
+    virtual void offload(std::function<void()> fn) = 0;
     /// Whether callback-form operations make progress on their own (threads or an outside
     /// executor run the I/O), or only while a blocking call drives it.
     [[nodiscard]] virtual bool runs_by_itself() const noexcept = 0;

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <thread>
 
@@ -43,11 +44,34 @@ class asio_core : public network_core {
 public:
     virtual asio::any_io_executor executor() = 0;
 
+    void offload(std::function<void()> fn) final {
+        if (!store_pool_ || stopping() || store_pool_->get_executor().running_in_this_thread()) return fn();
+        asio::post(*store_pool_, [this, fn = std::move(fn)] {
+            fn();
+            // A blocking call drives the I/O on its own thread and looks at its result between
+            // handlers: wake it, or it would only notice after its next 5 ms wait.
+            if (!runs_by_itself()) asio::post(executor(), [] {});
+        });
+    }
+
     void run_after(std::chrono::milliseconds delay, std::function<void()> fn) final {
         if (stopping()) delay = std::chrono::milliseconds(0);
         auto timer = std::make_shared<asio::steady_timer>(executor(), delay);
         timer->async_wait([timer, fn = std::move(fn)](const boost::system::error_code&) { fn(); });
     }
+
+protected:
+    void start_store_threads(std::size_t count) {
+        if (count > 0) store_pool_ = std::make_unique<asio::thread_pool>(count);
+    }
+    /// Lets queued store work finish: it sees stopping(), and the requests it starts fail with
+    /// http_errc::shut_down.
+    void join_store_threads() {
+        if (store_pool_) store_pool_->join();
+    }
+
+private:
+    std::unique_ptr<asio::thread_pool> store_pool_;
 };
 
 class owned_core final : public asio_core {
@@ -57,6 +81,7 @@ public:
     explicit owned_core(const session_manager_options& options) {
         transport_ = http::make_beast_transport(ioc_.get_executor(), http_options_of(options));
         provider_ = oidc::provider_client::create(transport_, provider_options_of(options));
+        start_store_threads(options.storage_threads);
         for (std::size_t i = 0; i < options.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
     }
 
@@ -74,6 +99,7 @@ public:
         std::call_once(stopped_, [this] {
             stopping_ = true;
             transport_->shutdown();
+            join_store_threads();
             work_.reset();
             for (auto& t : threads_) t.join();
             // Run what is ready (the shutdown's own callbacks), then drop what is left (timers).
@@ -101,6 +127,7 @@ public:
     external_core(asio::any_io_executor ex, const session_manager_options& options) : ex_(std::move(ex)) {
         transport_ = http::make_beast_transport(ex_, http_options_of(options));
         provider_ = oidc::provider_client::create(transport_, provider_options_of(options));
+        start_store_threads(options.storage_threads);
     }
     ~external_core() override { stop(); }
 
@@ -112,6 +139,7 @@ public:
         std::call_once(stopped_, [this] {
             stopping_ = true;
             transport_->shutdown();
+            join_store_threads();
         });
     }
 

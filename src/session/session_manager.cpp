@@ -79,7 +79,9 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
         lease_key_text = lease_key(id);
         owner = new_lease_owner();
         give_up_at = std::chrono::steady_clock::now() + eng->options.lease_wait;
-        try_lease();
+        // Store work (lease, record, WebID entry) and the ID-token check run on the store threads
+        // when there are any; the network steps between them on the I/O threads.
+        eng->core->offload([self = shared_from_this()] { self->try_lease(); });
     }
 
     void try_lease() {
@@ -98,7 +100,9 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
             ++eng->lease_waits;
         }
         if (std::chrono::steady_clock::now() >= give_up_at) return finish({storage_errc::busy, std::nullopt});
-        eng->core->run_after(backoff, [self = shared_from_this()] { self->try_lease(); });
+        eng->core->run_after(backoff, [self = shared_from_this()] {
+            self->eng->core->offload([self] { self->try_lease(); });
+        });
         backoff = std::min(backoff * 2, std::chrono::milliseconds(250));
     }
 
@@ -150,7 +154,8 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
         }
         ++eng->refreshes;
         auto on_tokens = [self = shared_from_this()](std::error_code ec, oidc::token_set tokens) {
-            self->on_tokens(ec, std::move(tokens));
+            self->eng->core->offload(
+                [self, ec, tokens = std::move(tokens)]() mutable { self->on_tokens(ec, std::move(tokens)); });
         };
         if (used_refresh_token.empty()) {
             // Client credentials: a new login with the stored secret; nothing rotates.
@@ -200,7 +205,10 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
                                                    } catch (...) {
                                                        return self->fail(current_error_code());
                                                    }
-                                                   self->complete(std::move(webid));
+                                                   // Already there when the issuer's keys were cached.
+                                                   self->eng->core->offload([self, webid = std::move(webid)]() mutable {
+                                                       self->complete(std::move(webid));
+                                                   });
                                                });
     }
 

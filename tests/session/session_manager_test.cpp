@@ -3,6 +3,7 @@
 #include <multisession/asio.hpp>
 #include <multisession/session.hpp>
 #include <multisession/storage/memory.hpp>
+#include <multisession/storage/sqlite.hpp>
 
 #include "oidc/dpop.hpp"
 #include "oidc/provider_client.hpp"
@@ -10,6 +11,7 @@
 #include "session/session_record.hpp"
 
 #include "../support/manual_clock.hpp"
+#include "../support/temp_dir.hpp"
 #include "../support/test_issuer.hpp"
 #include "../support/transport_thread.hpp"
 
@@ -24,6 +26,8 @@
 #include <atomic>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <set>
 #include <future>
 #include <sstream>
 #include <thread>
@@ -536,6 +540,89 @@ TEST_CASE("batches: bounded concurrency, progress, one result per id in order") 
     CHECK(f.issuer.stats().token_requests == 20);
     CHECK(f.issuer.stats().discovery_requests == 1);
     CHECK(f.issuer.server().peak_open_connections() <= 4);
+}
+
+/// Forwards to a store and notes the threads its writes ran on.
+class thread_noting_storage final : public ms::storage {
+public:
+    explicit thread_noting_storage(std::shared_ptr<ms::storage> inner) : inner_(std::move(inner)) {}
+    std::set<std::thread::id> writer_threads() const {
+        std::lock_guard lock(mutex_);
+        return writers_;
+    }
+
+protected:
+    std::optional<std::string> do_get(std::string_view key, ms::time_point) override { return inner_->get(key); }
+    void do_set(std::string_view key, std::string_view value, std::optional<ms::time_point> expires_at,
+                ms::time_point) override {
+        note();
+        inner_->set(key, value, expires_at);
+    }
+    bool do_remove(std::string_view key, ms::time_point) override {
+        note();
+        return inner_->remove(key);
+    }
+    bool do_compare_and_set(std::string_view key, std::optional<std::string_view> expected,
+                            std::optional<std::string_view> desired, std::optional<ms::time_point> expires_at,
+                            ms::time_point) override {
+        note();
+        return inner_->compare_and_set(key, expected, desired, expires_at);
+    }
+    void do_scan(std::string_view prefix, bool with_values, const ms::entry_visitor& visit, ms::time_point) override {
+        if (with_values)
+            inner_->for_each(prefix, visit);
+        else
+            inner_->for_each_key(prefix, [&](std::string_view key) { return visit(key, {}); });
+    }
+    std::size_t do_remove_prefix(std::string_view prefix, ms::time_point) override { return inner_->remove_prefix(prefix); }
+    std::size_t do_purge_expired(ms::time_point) override { return inner_->purge_expired(); }
+
+private:
+    void note() {
+        std::lock_guard lock(mutex_);
+        writers_.insert(std::this_thread::get_id());
+    }
+    std::shared_ptr<ms::storage> inner_;
+    mutable std::mutex mutex_;
+    std::set<std::thread::id> writers_;
+};
+
+TEST_CASE("store threads: rehydration's store work runs off the I/O thread, on a SQLite file, twice in a row") {
+    issuer_fixture f;
+    const test::temp_dir dir(test::temp_dir::default_base());
+    auto sqlite = ms::make_sqlite_storage(dir / "sessions.db");
+    std::vector<std::string> ids;
+    for (int i = 0; i < 60; ++i) {
+        ids.push_back("s" + std::to_string(i));
+        f.store_session(*sqlite, ids.back());
+    }
+    for (const std::size_t io_threads : {std::size_t{0}, std::size_t{2}}) {
+        CAPTURE(io_threads);
+        auto noting = std::make_shared<thread_noting_storage>(sqlite);
+        auto options = loopback(noting, io_threads);
+        options.storage_threads = 4;
+        const auto requests_before = f.issuer.stats().token_requests;
+        {
+            ms::session_manager manager(options);
+            ms::batch_options o;
+            o.concurrency = 16;
+            const auto results = manager.rehydrate(ids, o);
+            REQUIRE(results.size() == ids.size());
+            for (const auto& r : results) {
+                CAPTURE(r.session_id);
+                REQUIRE(r.value);
+                CHECK(r.value->is_logged_in());
+                CHECK(r.value->webid() == alice);
+            }
+        }
+        // One request per session, none of them with a token already used: the second round
+        // redeemed the tokens the first one stored.
+        CHECK(f.issuer.stats().token_requests - requests_before == ids.size());
+        CHECK(f.issuer.stats().refresh_reuses == 0);
+        const auto writers = noting->writer_threads();
+        CHECK_FALSE(writers.empty());
+        CHECK(writers.count(std::this_thread::get_id()) == 0);
+    }
 }
 
 TEST_CASE("a session fetches with its tokens; logout removes the record") {
