@@ -377,6 +377,13 @@ struct test_issuer::impl {
         std::string scope;
         std::optional<std::string> nonce; ///< the authorization request's, echoed in the ID token
     };
+    /// presigned_refresh: the answer prepared at mint time for the first redemption of a refresh
+    /// token, and the successor that answer hands out (empty when tokens do not rotate).
+    struct prepared_answer {
+        std::string body;
+        std::string successor;
+        std::map<std::string, refresh_grant>::iterator grant; // map iterators stay valid
+    };
     /// The outcome of checking a DPoP proof.
     struct proof_check {
         enum class verdict { accepted, refused, needs_nonce } outcome = verdict::refused;
@@ -393,6 +400,7 @@ struct test_issuer::impl {
     signing_key key;
     std::map<std::string, test_client> clients;
     std::map<std::string, refresh_grant> refresh_tokens;
+    std::map<std::string, prepared_answer, std::less<>> prepared; ///< by refresh token (presigned_refresh)
     std::map<std::string, code_grant> codes;
     issuer_faults faults;
     std::string nonce = random_string(id_bytes);
@@ -414,8 +422,7 @@ struct test_issuer::impl {
 
     std::string claimed_issuer() const { return faults.wrong_issuer ? std::string(foreign_issuer) : issuer; }
 
-    std::string store_refresh_token(refresh_grant grant) {
-        auto token = random_string(secret_bytes);
+    std::string store_refresh_token(refresh_grant grant, std::string token = random_string(secret_bytes)) {
         if (options.refresh_token_lifetime.count() > 0) grant.expires = now() + options.refresh_token_lifetime;
         refresh_tokens.emplace(token, std::move(grant));
         return token;
@@ -433,6 +440,9 @@ struct test_issuer::impl {
 
     reply handle(const http::request& req) {
         std::lock_guard lock(mutex);
+        if (!prepared.empty()) {
+            if (auto answer = prepared_token_answer(req)) return std::move(*answer);
+        }
         auto out = route(req);
         // Transport misbehaviour goes on top of whatever the endpoint decided.
         if (faults.huge_body_bytes > 0) {
@@ -445,6 +455,58 @@ struct test_issuer::impl {
         out.close_mid_body = faults.close_mid_body;
         out.never_answer = faults.never_answer;
         return out;
+    }
+
+    // --- presigned_refresh (a benchmark mode) ------------------------------------------------
+
+    /// Prepares the answer to the first redemption of `token` (already stored): everything signed
+    /// now, so that answering it costs a lookup and a write.
+    void prepare_answer(const std::string& token) {
+        const auto grant = refresh_tokens.find(token);
+        const auto& g = grant->second;
+        std::optional<std::string> successor;
+        if (options.rotate_refresh_tokens) successor = random_string(secret_bytes);
+        auto body = token_success(g.client_id, g.webid, g.scope, g.jkt, has_scope(g.scope, "openid"), successor,
+                                  std::nullopt, options.presigned_token_lifetime)
+                        .body;
+        prepared.insert_or_assign(token, prepared_answer{std::move(body), successor.value_or(std::string{}), grant});
+    }
+
+    /// The prepared answer to a POST /token redeeming a prepared, still usable refresh token, or
+    /// nullopt for the ordinary path (which refuses a token that is not usable, and counts a
+    /// reuse). Deliberately checks nothing else: no client authentication, no DPoP proof.
+    std::optional<reply> prepared_token_answer(const http::request& req) {
+        const std::string_view target = req.url;
+        if (req.method != "POST" || target.substr(0, target.find_first_of("?#")) != token_path) return std::nullopt;
+        const auto token = form_value(req.body, "refresh_token");
+        if (!token) return std::nullopt;
+        const auto it = prepared.find(*token);
+        if (it == prepared.end() || !usable(it->second.grant->second)) return std::nullopt;
+        ++stats.token_requests;
+        ++stats.tokens_issued;
+        auto& grant = it->second.grant->second;
+        if (!it->second.successor.empty()) {
+            grant.rotated = true;
+            auto successor = grant;
+            successor.rotated = false;
+            store_refresh_token(std::move(successor), std::move(it->second.successor));
+        }
+        auto out = reply::json(std::move(it->second.body));
+        out.headers.push_back({"Cache-Control", "no-store"});
+        prepared.erase(it);
+        return out;
+    }
+
+    /// The decoded value of the form field `name`, without building the whole form.
+    static std::optional<std::string> form_value(std::string_view body, std::string_view name) {
+        while (!body.empty()) {
+            const auto amp = body.find('&');
+            const auto pair = body.substr(0, amp);
+            body = amp == std::string_view::npos ? std::string_view{} : body.substr(amp + 1);
+            const auto eq = pair.find('=');
+            if (eq != std::string_view::npos && pair.substr(0, eq) == name) return form_urldecode(pair.substr(eq + 1));
+        }
+        return std::nullopt;
     }
 
     reply route(const http::request& req) {
@@ -570,7 +632,7 @@ struct test_issuer::impl {
     // --- tokens --------------------------------------------------------------------------------
 
     std::string access_token(const std::string& client_id, const std::optional<std::string>& webid,
-                             const std::string& scope, const std::optional<std::string>& jkt) const {
+                             const std::string& scope, const std::optional<std::string>& jkt, seconds lifetime) const {
         const auto iat = epoch_seconds(now());
         json claims{
             {"iss", claimed_issuer()},
@@ -579,7 +641,7 @@ struct test_issuer::impl {
             {"client_id", client_id},
             {"scope", scope},
             {"iat", iat},
-            {"exp", iat + options.access_token_lifetime.count()},
+            {"exp", iat + lifetime.count()},
             {"jti", random_string(id_bytes)},
         };
         if (webid) claims["webid"] = *webid;
@@ -588,9 +650,9 @@ struct test_issuer::impl {
     }
 
     std::string id_token(const std::string& client_id, const std::string& webid,
-                         const std::optional<std::string>& nonce_claim) const {
+                         const std::optional<std::string>& nonce_claim, seconds lifetime) const {
         auto iat = epoch_seconds(now());
-        auto exp = iat + options.access_token_lifetime.count();
+        auto exp = iat + lifetime.count();
         if (faults.expired_id_token) {
             iat -= 2 * id_token_shift.count();
             exp = iat + id_token_shift.count();
@@ -626,15 +688,17 @@ struct test_issuer::impl {
     reply token_success(const std::string& client_id, const std::optional<std::string>& webid, const std::string& scope,
                         const std::optional<std::string>& jkt, bool with_id_token,
                         const std::optional<std::string>& refresh_token,
-                        const std::optional<std::string>& nonce_claim = std::nullopt) const {
+                        const std::optional<std::string>& nonce_claim = std::nullopt,
+                        std::optional<seconds> token_lifetime = std::nullopt) const {
+        const auto lifetime = token_lifetime.value_or(options.access_token_lifetime);
         json body{
-            {"access_token", access_token(client_id, webid, scope, jkt)},
+            {"access_token", access_token(client_id, webid, scope, jkt, lifetime)},
             {"token_type", faults.token_type.value_or(jkt ? "DPoP" : "Bearer")},
-            {"expires_in", options.access_token_lifetime.count()},
+            {"expires_in", lifetime.count()},
             {"scope", scope},
         };
         if (refresh_token) body["refresh_token"] = *refresh_token;
-        if (with_id_token && webid) body["id_token"] = id_token(client_id, *webid, nonce_claim);
+        if (with_id_token && webid) body["id_token"] = id_token(client_id, *webid, nonce_claim, lifetime);
         return reply::json(body.dump());
     }
 
@@ -1147,8 +1211,10 @@ void test_issuer::add_client(test_client client) {
 std::string test_issuer::mint_refresh_token(const std::string& client_id, const std::string& webid,
                                             std::optional<std::string> dpop_jkt) {
     std::lock_guard lock(impl_->mutex);
-    return impl_->store_refresh_token(
+    auto token = impl_->store_refresh_token(
         {client_id, webid, std::string(default_scope), std::move(dpop_jkt), std::nullopt, false});
+    if (impl_->options.presigned_refresh) impl_->prepare_answer(token);
+    return token;
 }
 
 std::string test_issuer::mint_authorization_code(const std::string& client_id, const std::string& webid,

@@ -16,6 +16,7 @@
 // revoked one is refused with invalid_grant and is no reuse. DPoP proofs are checked fully
 // (typ, alg, jwk, signature, htm, htu, iat window, jti replay, ath, binding to the token's jkt,
 // nonce when demanded). Every misbehaviour a client must survive can be switched on at run time.
+// The presigned_refresh option is a benchmark mode that skips every check on prepared refreshes.
 //
 // The authorization endpoint never redirects to a URI it cannot trust: an unknown client_id, a
 // missing redirect_uri, one the client did not register, or a query that does not decode gets a
@@ -89,6 +90,19 @@ struct test_issuer_options {
     /// "Now" for token times, refresh token expiry and DPoP iat checks; empty means the system
     /// clock. Called on the server thread and the caller's, under the issuer's lock.
     std::function<std::chrono::system_clock::time_point()> clock{};
+    /// A benchmark mode, off by default, for measuring clients without the provider's cost:
+    /// mint_refresh_token also prepares the whole token response that the first redemption of
+    /// that refresh token will get (a successor refresh token, and an access token and an ID token
+    /// signed there and then, valid for presigned_token_lifetime). POST /token with that refresh
+    /// token is then answered with the prepared bytes: a lookup and a write, no signing, and NO
+    /// check of the client's authentication or of the DPoP proof (nor issuer_faults, nor an entry
+    /// in recent_token_requests). Rotation stays sane: the answered token is retired and a reuse
+    /// gets invalid_grant (counted); the successor is an ordinary refresh token, redeemed through
+    /// the full checks. Never use it where the checks are what a test is about.
+    bool presigned_refresh = false;
+    /// Lifetime of the tokens prepared by presigned_refresh, counted from the mint: long enough for
+    /// a benchmark that mints many sessions before it redeems the first.
+    std::chrono::seconds presigned_token_lifetime{24 * 3600};
 };
 
 /// A registered client. Without a secret it is public (token_endpoint_auth_method none).
