@@ -3,7 +3,8 @@
 #
 #   ./run.sh demo     build and run the demo (nothing to configure)
 #   ./run.sh test     build and run the whole test suite
-#   ./run.sh bench    build and run the benchmarks (bench storage|oidc|session [options]: one of them)
+#   ./run.sh bench    build and run the benchmarks (bench storage|oidc|session|instant [options]: one)
+#   ./run.sh bench peer [options]  side by side with Inrupt's Node library (bench/peer/README.md)
 #   ./run.sh build    only build (into build/)
 #   ./run.sh deps     only install the packages
 #
@@ -74,12 +75,14 @@ bench)
     storage) shift; exec "$BUILD_DIR/bench/storage_bench" "$@" ;;
     oidc) shift; exec "$BUILD_DIR/bench/oidc_bench" "$@" ;;
     session) shift; exec "$BUILD_DIR/bench/session_bench" "$@" ;;
+    instant) shift; exec "$BUILD_DIR/bench/instant_bench" "$@" ;;
+    peer) shift; exec python3 bench/peer/peer.py --build-dir "$BUILD_DIR" "$@" ;;
     all) "$BUILD_DIR/bench/storage_bench" && "$BUILD_DIR/bench/oidc_bench" && "$BUILD_DIR/bench/session_bench" ;;
-    *) echo "usage: ./run.sh bench [storage|oidc|session] [options]" >&2; exit 2 ;;
+    *) echo "usage: ./run.sh bench [storage|oidc|session|instant|peer] [options]" >&2; exit 2 ;;
     esac
     ;;
 *)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

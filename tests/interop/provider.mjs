@@ -1,9 +1,10 @@
 // The OpenID provider the interoperability suite talks to: oidc-provider on 127.0.0.1, configured
 // the way Solid identity providers are (DPoP, rotating refresh tokens, a `webid` claim in the ID
-// token), plus two test-only routes: one mints refresh tokens without any login, the other stands
-// in for the login and consent pages so that an authorization-code login can be completed with
-// plain HTTP requests (see inrupt_store.mjs). It also offers open dynamic client registration
-// (RFC 7591), token revocation (RFC 7009) and RP-initiated logout (end_session_endpoint).
+// token), plus test-only routes: one mints refresh tokens without any login, one stands in for the
+// login and consent pages so that an authorization-code login can be completed with plain HTTP
+// requests (see inrupt_store.mjs), and two read and reset request counters (see below). It also
+// offers open dynamic client registration (RFC 7591), token revocation (RFC 7009) and RP-initiated
+// logout (end_session_endpoint).
 //
 //   node provider.mjs <port> [--cert cert.pem --key key.pem] [--dpop-nonce] [--post-only]
 //                            [--access-ttl <seconds>] [--watch-stdin]
@@ -35,6 +36,11 @@
 // client everything it asked for (consent prompt), and redirects back to the authorization
 // endpoint, which carries on to the next prompt or to REDIRECT_URI?code=...&state=... No flag
 // turns this on: nothing reaches it without first starting an authorization request.
+//
+// Request counting, for benchmarks: GET /test/stats answers {"by_path": {<route>: <count>},
+// "total": <count>} for every request served since the start or the last POST /test/stats/reset.
+// A route is named by what it does for the well-known ones (discovery, token, jwks, ...), by its
+// path otherwise; the /test/ routes themselves are not counted.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -315,6 +321,41 @@ async function interact(provider, req, res) {
     }
 }
 
+// Requests served per route since the start or the last reset (see the comment at the top). The
+// names are fixed for the routes a client's restore touches, so a benchmark reads them without
+// knowing the provider's paths; ids in paths (interactions, registrations) are dropped so that
+// each route is one entry.
+const ROUTE_NAMES = new Map([
+    ['/.well-known/openid-configuration', 'discovery'],
+    ['/token', 'token'],
+    ['/jwks', 'jwks'],
+    ['/auth', 'authorization'],
+    ['/me', 'userinfo'],
+    ['/reg', 'registration'],
+    ['/token/revocation', 'revocation'],
+    ['/session/end', 'end_session'],
+]);
+const requestCounts = new Map();
+
+function routeOf(url) {
+    const pathname = url.split(/[?#]/, 1)[0];
+    if (ROUTE_NAMES.has(pathname)) return ROUTE_NAMES.get(pathname);
+    const [, first = ''] = pathname.split('/');
+    if (first === 'interaction') return 'interaction';
+    if (first === 'reg') return 'registration';
+    return pathname;
+}
+
+function countRequest(url) {
+    const route = routeOf(url);
+    requestCounts.set(route, (requestCounts.get(route) ?? 0) + 1);
+}
+
+function stats() {
+    const byPath = Object.fromEntries([...requestCounts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return { by_path: byPath, total: [...requestCounts.values()].reduce((sum, n) => sum + n, 0) };
+}
+
 // The provider's own errors (an unknown or expired interaction, missing cookies) carry a status.
 function replyError(res, err) {
     if (res.headersSent) {
@@ -333,6 +374,16 @@ const tls = options.cert ? { cert: readFileSync(options.cert), key: readFileSync
 let provider;
 let providerCallback;
 const handler = (req, res) => {
+    if (!req.url.startsWith('/test/')) countRequest(req.url);
+    if (req.method === 'GET' && req.url === '/test/stats') {
+        reply(res, 200, stats());
+        return;
+    }
+    if (req.method === 'POST' && req.url === '/test/stats/reset') {
+        requestCounts.clear();
+        reply(res, 200, stats());
+        return;
+    }
     if (req.method === 'POST' && req.url === '/test/mint') {
         mint(provider, req, res).catch((err) => reply(res, 500, { error: 'server_error', error_description: String(err) }));
         return;
