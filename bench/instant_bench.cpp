@@ -47,6 +47,8 @@
 //
 // Growth: records seeded directly (memory: set; SQLite: one raw transaction, as storage_bench's
 // large part), no counting decorator; list, clear, and (up to the limits above) rehydrate.
+#include "bench_process.hpp"
+
 #include <multisession/session.hpp>
 #include <multisession/storage/memory.hpp>
 #include <multisession/storage/open.hpp>
@@ -94,6 +96,10 @@ namespace http = multisession::http;
 namespace sd = multisession::session_detail;
 namespace test = multisession::test;
 using clock_type = std::chrono::steady_clock;
+using multisession::bench::process_cpu_seconds;
+using multisession::bench::seconds_since;
+using multisession::bench::thread_cpu_seconds;
+using multisession::bench::thread_ids;
 
 namespace {
 
@@ -177,19 +183,6 @@ settings parse(int argc, char** argv) {
 
 // ---- clocks and memory ----------------------------------------------------------------------------
 
-double seconds_since(clock_type::time_point start) {
-    return std::chrono::duration<double>(clock_type::now() - start).count();
-}
-
-double process_cpu_seconds() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    auto sec = [](const timeval& tv) {
-        return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
-    };
-    return sec(ru.ru_utime) + sec(ru.ru_stime);
-}
-
 double clock_seconds(clockid_t id) {
     timespec ts{};
     clock_gettime(id, &ts);
@@ -228,26 +221,6 @@ double current_rss_bytes() {
 }
 
 constexpr double mib = 1024.0 * 1024.0;
-
-std::set<long> thread_ids() {
-    std::set<long> ids;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
-        try {
-            ids.insert(std::stol(entry.path().filename().string()));
-        } catch (...) {
-            // not a task directory
-        }
-    }
-    return ids;
-}
-
-/// CPU time of one thread of this process (schedstat's first field: nanoseconds on a CPU).
-std::optional<double> thread_cpu_seconds(long tid) {
-    std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/schedstat");
-    unsigned long long ns = 0;
-    if (!(in >> ns)) return std::nullopt;
-    return static_cast<double>(ns) * 1e-9;
-}
 
 /// An issuer in presigned mode, and its server thread (the one thread that appears while it starts).
 struct instant_issuer {

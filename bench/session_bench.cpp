@@ -37,6 +37,8 @@
 // "left" what stays once the run is over (everything gone: should be about 0).
 #include "../tests/support/temp_dir.hpp"
 
+#include "bench_process.hpp"
+
 #include <multisession/session.hpp>
 #include <multisession/storage/open.hpp>
 
@@ -67,6 +69,10 @@ namespace oidc = multisession::oidc;
 namespace sd = multisession::session_detail;
 namespace test = multisession::test;
 using clock_type = std::chrono::steady_clock;
+using multisession::bench::process_cpu_seconds;
+using multisession::bench::seconds_since;
+using multisession::bench::thread_cpu_seconds;
+using multisession::bench::thread_ids;
 
 namespace {
 
@@ -113,17 +119,6 @@ settings parse(int argc, char** argv) {
     return s;
 }
 
-double seconds_since(clock_type::time_point start) {
-    return std::chrono::duration<double>(clock_type::now() - start).count();
-}
-
-double process_cpu_seconds() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6; };
-    return sec(ru.ru_utime) + sec(ru.ru_stime);
-}
-
 double peak_rss_mib() {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
@@ -154,26 +149,6 @@ double current_rss_mib() {
     unsigned long long size = 0, resident = 0;
     statm >> size >> resident;
     return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
-}
-
-std::set<long> thread_ids() {
-    std::set<long> ids;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
-        try {
-            ids.insert(std::stol(entry.path().filename().string()));
-        } catch (...) {
-            // not a task directory
-        }
-    }
-    return ids;
-}
-
-/// CPU time of one thread of this process: the first field of schedstat is nanoseconds on a CPU.
-std::optional<double> thread_cpu_seconds(long tid) {
-    std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/schedstat");
-    unsigned long long ns = 0;
-    if (!(in >> ns)) return std::nullopt;
-    return static_cast<double>(ns) * 1e-9;
 }
 
 /// A session's key pair, as a record stores it, and the thumbprint its refresh token is bound to.

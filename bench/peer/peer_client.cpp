@@ -45,6 +45,8 @@
 // differs from the number indexed), after the line was printed; 2 for bad arguments (a store URI
 // open_storage() refuses, an unreadable FILE); 3 when the run could not finish (the store failed,
 // ...): no line is printed then.
+#include "../bench_process.hpp"
+
 #include <multisession/session.hpp>
 #include <multisession/storage.hpp>
 #include <multisession/storage/open.hpp>
@@ -74,6 +76,8 @@
 
 namespace ms = multisession;
 using clock_type = std::chrono::steady_clock;
+using multisession::bench::process_cpu_seconds;
+using multisession::bench::seconds_since;
 
 namespace {
 
@@ -317,19 +321,6 @@ std::size_t write_records(ms::storage& store, const entries& records) {
 
 // ---------------------------------------------------------------------------------------------
 // Measuring
-
-double seconds_since(clock_type::time_point start) {
-    return std::chrono::duration<double>(clock_type::now() - start).count();
-}
-
-double process_cpu_seconds() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    auto sec = [](const timeval& tv) {
-        return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
-    };
-    return sec(ru.ru_utime) + sec(ru.ru_stime);
-}
 
 /// `x` rounded to `digits` decimals, so the line stays readable.
 double rounded(double x, int digits) {
