@@ -280,6 +280,9 @@ int restarted(const arguments& args) {
     options.store = ms::open_storage(args.store_uri, store_options(args.key_file));
     options.ca_file = args.ca_file;
     options.threads = 2;
+    // A durable store: its syncs wait on these threads, not on the network's, and the writes of
+    // concurrent rehydrations share commits.
+    options.storage_threads = 4;
     ms::session_manager manager(options);
     bool ok = true;
 
