@@ -2,7 +2,9 @@
 // one thread's), and the threads it runs. Linux only (/proc).
 #pragma once
 
+#include <malloc.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -46,6 +48,42 @@ inline std::optional<double> thread_cpu_seconds(long tid) {
     unsigned long long ns = 0;
     if (!(in >> ns)) return std::nullopt;
     return static_cast<double>(ns) * 1e-9;
+}
+
+constexpr double mib = 1024.0 * 1024.0;
+
+/// The process's peak resident set (ru_maxrss), in MiB.
+inline double peak_rss_mib() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_maxrss) / 1024.0; // KiB on Linux
+}
+
+/// The resident set now (/proc/self/statm), in bytes.
+inline double current_rss_bytes() {
+    std::ifstream statm("/proc/self/statm");
+    unsigned long long size = 0, resident = 0;
+    statm >> size >> resident;
+    return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+}
+
+/// Hands the allocator's free memory back to the system, so that resident-set figures show live
+/// memory rather than what an earlier run freed and the allocator kept.
+inline void release_free_memory() {
+#ifdef __GLIBC__
+    ::malloc_trim(0);
+#endif
+}
+
+/// Bytes the allocator has handed out and not got back (every arena): unlike the resident set, it
+/// falls when memory is freed, so it shows what a step keeps. nullopt where unknown.
+inline std::optional<double> heap_in_use_bytes() {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    const auto info = ::mallinfo2();
+    return static_cast<double>(info.uordblks + info.hblkhd);
+#else
+    return std::nullopt;
+#endif
 }
 
 } // namespace multisession::bench

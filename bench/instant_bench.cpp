@@ -100,6 +100,11 @@ using multisession::bench::process_cpu_seconds;
 using multisession::bench::seconds_since;
 using multisession::bench::thread_cpu_seconds;
 using multisession::bench::thread_ids;
+using multisession::bench::current_rss_bytes;
+using multisession::bench::heap_in_use_bytes;
+using multisession::bench::mib;
+using multisession::bench::peak_rss_mib;
+using multisession::bench::release_free_memory;
 
 namespace {
 
@@ -190,37 +195,6 @@ double clock_seconds(clockid_t id) {
 }
 
 double this_thread_cpu_seconds() { return clock_seconds(CLOCK_THREAD_CPUTIME_ID); }
-
-double peak_rss_mib() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return static_cast<double>(ru.ru_maxrss) / 1024.0; // KiB on Linux
-}
-
-void release_free_memory() {
-#ifdef __GLIBC__
-    ::malloc_trim(0);
-#endif
-}
-
-/// Bytes the allocator has handed out and not got back, all arenas; nullopt where unknown.
-std::optional<double> heap_in_use_bytes() {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-    const auto info = ::mallinfo2();
-    return static_cast<double>(info.uordblks + info.hblkhd);
-#else
-    return std::nullopt;
-#endif
-}
-
-double current_rss_bytes() {
-    std::ifstream statm("/proc/self/statm");
-    unsigned long long size = 0, resident = 0;
-    statm >> size >> resident;
-    return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE));
-}
-
-constexpr double mib = 1024.0 * 1024.0;
 
 /// An issuer in presigned mode, and its server thread (the one thread that appears while it starts).
 struct instant_issuer {

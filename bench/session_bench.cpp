@@ -73,6 +73,15 @@ using multisession::bench::process_cpu_seconds;
 using multisession::bench::seconds_since;
 using multisession::bench::thread_cpu_seconds;
 using multisession::bench::thread_ids;
+using multisession::bench::peak_rss_mib;
+using multisession::bench::release_free_memory;
+
+double current_rss_mib() { return multisession::bench::current_rss_bytes() / multisession::bench::mib; }
+
+std::optional<double> heap_in_use_mib() {
+    const auto bytes = multisession::bench::heap_in_use_bytes();
+    return bytes ? std::optional<double>(*bytes / multisession::bench::mib) : std::nullopt;
+}
 
 namespace {
 
@@ -117,38 +126,6 @@ settings parse(int argc, char** argv) {
         }
     }
     return s;
-}
-
-double peak_rss_mib() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return static_cast<double>(ru.ru_maxrss) / 1024.0; // KiB on Linux
-}
-
-/// Hands the allocator's free memory back to the system, so that resident-set figures show live
-/// memory rather than what an earlier run freed and the allocator kept.
-void release_free_memory() {
-#ifdef __GLIBC__
-    ::malloc_trim(0);
-#endif
-}
-
-/// Bytes the allocator has handed out and not got back (every arena), in MiB: unlike the resident
-/// set, it falls when memory is freed, so it shows what a step keeps. nullopt where unknown.
-std::optional<double> heap_in_use_mib() {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-    const auto info = ::mallinfo2();
-    return static_cast<double>(info.uordblks + info.hblkhd) / (1024.0 * 1024.0);
-#else
-    return std::nullopt;
-#endif
-}
-
-double current_rss_mib() {
-    std::ifstream statm("/proc/self/statm");
-    unsigned long long size = 0, resident = 0;
-    statm >> size >> resident;
-    return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
 }
 
 /// A session's key pair, as a record stores it, and the thumbprint its refresh token is bound to.

@@ -15,36 +15,15 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import process from 'node:process';
 
+import { parseClientArgs } from './client_args.mjs';
+
 const INDEX_KEY = 'solidClientAuthn:registeredSessions';
 const RECORD_PREFIX = 'solidClientAuthenticationUser:';
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_FAILURES_SHOWN = 5;
 
-class UsageError extends Error {}
-
 function log(message) {
     process.stderr.write(`floor: ${message}\n`);
-}
-
-function parseArgs(argv) {
-    const options = { concurrency: 1 };
-    for (let i = 0; i < argv.length; i += 1) {
-        const value = () => {
-            if (i + 1 >= argv.length) throw new UsageError(`${argv[i]} needs a value`);
-            i += 1;
-            return argv[i];
-        };
-        switch (argv[i]) {
-        case '--records': options.records = value(); break;
-        case '--concurrency': options.concurrency = Number(value()); break;
-        default: throw new UsageError(`unknown argument ${argv[i]}`);
-        }
-    }
-    if (!options.records) throw new UsageError('--records is required');
-    if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
-        throw new UsageError('--concurrency must be a positive integer');
-    }
-    return options;
 }
 
 function request(agent, url, { method = 'GET', headers = {}, body } = {}) {
@@ -78,7 +57,7 @@ function dpopProof(privateKey, publicJwk, htu) {
 async function main() {
     let options;
     try {
-        options = parseArgs(process.argv.slice(2));
+        options = parseClientArgs(process.argv.slice(2));
     } catch (err) {
         log(err.message);
         log('usage: node floor.mjs --records <file.json> --concurrency C');

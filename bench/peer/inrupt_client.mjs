@@ -19,12 +19,12 @@ import { createRequire } from 'node:module';
 import process from 'node:process';
 import { pathToFileURL } from 'node:url';
 
+import { parseClientArgs } from './client_args.mjs';
+
 // The library is installed with the interoperability suite's pinned packages.
 const INTEROP_PACKAGE = new URL('../../tests/interop/package.json', import.meta.url);
 const CLIENT_SECRET = 's3cret:with%odd+chars and/=';
 const MAX_FAILURES_SHOWN = 5;
-
-class UsageError extends Error {}
 
 function log(message) {
     process.stderr.write(`inrupt_client: ${message}\n`);
@@ -32,27 +32,6 @@ function log(message) {
 
 // Refresh tokens, JWK members and JWS parts are long base64url runs; the client secret is known.
 const redact = (text) => String(text).split(CLIENT_SECRET).join('<secret>').replace(/[A-Za-z0-9_-]{20,}/g, '<redacted>');
-
-function parseArgs(argv) {
-    const options = { concurrency: 1 };
-    for (let i = 0; i < argv.length; i += 1) {
-        const value = () => {
-            if (i + 1 >= argv.length) throw new UsageError(`${argv[i]} needs a value`);
-            i += 1;
-            return argv[i];
-        };
-        switch (argv[i]) {
-        case '--records': options.records = value(); break;
-        case '--concurrency': options.concurrency = Number(value()); break;
-        default: throw new UsageError(`unknown argument ${argv[i]}`);
-        }
-    }
-    if (!options.records) throw new UsageError('--records is required');
-    if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
-        throw new UsageError('--concurrency must be a positive integer');
-    }
-    return options;
-}
 
 // The library's IStorage over a Map, counting what the library asks of it.
 class CountingStorage {
@@ -85,7 +64,7 @@ const seconds = (from) => Number(process.hrtime.bigint() - from) / 1e9;
 async function main() {
     let options;
     try {
-        options = parseArgs(process.argv.slice(2));
+        options = parseClientArgs(process.argv.slice(2));
     } catch (err) {
         log(err.message);
         log('usage: node inrupt_client.mjs --records <file.json> --concurrency C');
