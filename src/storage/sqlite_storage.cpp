@@ -460,15 +460,10 @@ private:
     void commit_batch(const std::vector<pending_write*>& batch) noexcept {
         // A batch of one reports its own key; a larger one's begin and commit speak for all.
         const sqlite_context batch_where{"sqlite write"};
-        const sqlite_context& where = batch.size() == 1 ? *batch.front()->where : batch_where;
         bool began = false;
         try {
-            auto gate = enter_writer(where);
-            lease db = checkout();
-            write_transaction transaction(*db, where);
-            began = true;
-            for (auto* w : batch) w->result = (*w->apply)(*db);
-            transaction.commit();
+            apply_in_transaction(batch.size() == 1 ? *batch.front()->where : batch_where, batch.data(),
+                                 batch.size(), began);
             return;
         } catch (...) {
             // Before the transaction began (busy, the gate, no connection) nothing was tried and
@@ -480,15 +475,23 @@ private:
         }
         for (auto* w : batch) {
             try {
-                auto gate = enter_writer(*w->where);
-                lease db = checkout();
-                write_transaction transaction(*db, *w->where);
-                w->result = (*w->apply)(*db);
-                transaction.commit();
+                apply_in_transaction(*w->where, &w, 1, began);
             } catch (...) {
                 w->failure = std::current_exception();
             }
         }
+    }
+
+    /// Applies `count` writes in one write transaction and commits it; `began` is set once the
+    /// transaction is open. Throws on failure (the transaction is then rolled back).
+    void apply_in_transaction(const sqlite_context& where, pending_write* const* writes, std::size_t count,
+                              bool& began) {
+        auto gate = enter_writer(where);
+        lease db = checkout();
+        write_transaction transaction(*db, where);
+        began = true;
+        for (std::size_t i = 0; i < count; ++i) writes[i]->result = (*writes[i]->apply)(*db);
+        transaction.commit();
     }
 
     /// This process's turn to write, waited for at most busy_timeout.
