@@ -478,8 +478,9 @@ struct test_issuer::impl {
     std::optional<reply> prepared_token_answer(const http::request& req) {
         const std::string_view target = req.url;
         if (req.method != "POST" || target.substr(0, target.find_first_of("?#")) != token_path) return std::nullopt;
-        const auto token = form_value(req.body, "refresh_token");
-        if (!token) return std::nullopt;
+        const auto form = parse_form(req.body);
+        const std::string* token = form ? field(*form, "refresh_token") : nullptr;
+        if (token == nullptr) return std::nullopt;
         const auto it = prepared.find(*token);
         if (it == prepared.end() || !usable(it->second.grant->second)) return std::nullopt;
         ++stats.token_requests;
@@ -495,18 +496,6 @@ struct test_issuer::impl {
         out.headers.push_back({"Cache-Control", "no-store"});
         prepared.erase(it);
         return out;
-    }
-
-    /// The decoded value of the form field `name`, without building the whole form.
-    static std::optional<std::string> form_value(std::string_view body, std::string_view name) {
-        while (!body.empty()) {
-            const auto amp = body.find('&');
-            const auto pair = body.substr(0, amp);
-            body = amp == std::string_view::npos ? std::string_view{} : body.substr(amp + 1);
-            const auto eq = pair.find('=');
-            if (eq != std::string_view::npos && pair.substr(0, eq) == name) return form_urldecode(pair.substr(eq + 1));
-        }
-        return std::nullopt;
     }
 
     reply route(const http::request& req) {
