@@ -98,6 +98,11 @@ public:
     std::function<void()> hook;
     /// compare_and_set calls on lease keys (take, renew, release).
     std::atomic<int> lease_cas{0};
+    /// The threads that wrote (set, remove, compare_and_set).
+    std::set<std::thread::id> writer_threads() const {
+        std::lock_guard lock(writers_mutex_);
+        return writers_;
+    }
 
 protected:
     std::optional<std::string> do_get(std::string_view key, ms::time_point) override {
@@ -107,12 +112,17 @@ protected:
     }
     void do_set(std::string_view key, std::string_view value, std::optional<ms::time_point> expires_at,
                 ms::time_point) override {
+        note_writer();
         inner_->set(key, value, expires_at);
     }
-    bool do_remove(std::string_view key, ms::time_point) override { return inner_->remove(key); }
+    bool do_remove(std::string_view key, ms::time_point) override {
+        note_writer();
+        return inner_->remove(key);
+    }
     bool do_compare_and_set(std::string_view key, std::optional<std::string_view> expected,
                             std::optional<std::string_view> desired, std::optional<ms::time_point> expires_at,
                             ms::time_point) override {
+        note_writer();
         if (key.starts_with(sd::lease_prefix)) ++lease_cas;
         return inner_->compare_and_set(key, expected, desired, expires_at);
     }
@@ -126,8 +136,14 @@ protected:
     std::size_t do_purge_expired(ms::time_point) override { return inner_->purge_expired(); }
 
 private:
+    void note_writer() {
+        std::lock_guard lock(writers_mutex_);
+        writers_.insert(std::this_thread::get_id());
+    }
     std::shared_ptr<ms::storage> inner_;
     int reads_ = 0;
+    mutable std::mutex writers_mutex_;
+    std::set<std::thread::id> writers_;
 };
 
 } // namespace
@@ -542,51 +558,6 @@ TEST_CASE("batches: bounded concurrency, progress, one result per id in order") 
     CHECK(f.issuer.server().peak_open_connections() <= 4);
 }
 
-/// Forwards to a store and notes the threads its writes ran on.
-class thread_noting_storage final : public ms::storage {
-public:
-    explicit thread_noting_storage(std::shared_ptr<ms::storage> inner) : inner_(std::move(inner)) {}
-    std::set<std::thread::id> writer_threads() const {
-        std::lock_guard lock(mutex_);
-        return writers_;
-    }
-
-protected:
-    std::optional<std::string> do_get(std::string_view key, ms::time_point) override { return inner_->get(key); }
-    void do_set(std::string_view key, std::string_view value, std::optional<ms::time_point> expires_at,
-                ms::time_point) override {
-        note();
-        inner_->set(key, value, expires_at);
-    }
-    bool do_remove(std::string_view key, ms::time_point) override {
-        note();
-        return inner_->remove(key);
-    }
-    bool do_compare_and_set(std::string_view key, std::optional<std::string_view> expected,
-                            std::optional<std::string_view> desired, std::optional<ms::time_point> expires_at,
-                            ms::time_point) override {
-        note();
-        return inner_->compare_and_set(key, expected, desired, expires_at);
-    }
-    void do_scan(std::string_view prefix, bool with_values, const ms::entry_visitor& visit, ms::time_point) override {
-        if (with_values)
-            inner_->for_each(prefix, visit);
-        else
-            inner_->for_each_key(prefix, [&](std::string_view key) { return visit(key, {}); });
-    }
-    std::size_t do_remove_prefix(std::string_view prefix, ms::time_point) override { return inner_->remove_prefix(prefix); }
-    std::size_t do_purge_expired(ms::time_point) override { return inner_->purge_expired(); }
-
-private:
-    void note() {
-        std::lock_guard lock(mutex_);
-        writers_.insert(std::this_thread::get_id());
-    }
-    std::shared_ptr<ms::storage> inner_;
-    mutable std::mutex mutex_;
-    std::set<std::thread::id> writers_;
-};
-
 TEST_CASE("store threads: rehydration's store work runs off the I/O thread, on a SQLite file, twice in a row") {
     issuer_fixture f;
     const test::temp_dir dir(test::temp_dir::default_base());
@@ -598,7 +569,7 @@ TEST_CASE("store threads: rehydration's store work runs off the I/O thread, on a
     }
     for (const std::size_t io_threads : {std::size_t{0}, std::size_t{2}}) {
         CAPTURE(io_threads);
-        auto noting = std::make_shared<thread_noting_storage>(sqlite);
+        auto noting = std::make_shared<hook_storage>(sqlite);
         auto options = loopback(noting, io_threads);
         options.storage_threads = 4;
         const auto requests_before = f.issuer.stats().token_requests;
