@@ -138,6 +138,55 @@ TEST_CASE_TEMPLATE("enumeration streams, stops early and lets the visitor write"
     CHECK(key_set(*store, "item:").empty());
 }
 
+TEST_CASE_TEMPLATE("a filtered enumeration visits exactly the live keys whose value is accepted", F,
+                   MULTISESSION_ALL_STORAGE_FIXTURES) {
+    F fixture;
+    auto store = fixture.open();
+    // More than a page of every backend, accepted and refused entries interleaved, so that pages
+    // that end on a refused entry resume after it.
+    std::set<std::string> wanted;
+    for (int i = 0; i < 2000; ++i) {
+        const std::string key = "item:" + std::to_string(i);
+        const bool keep = i % 3 == 0;
+        store->set(key, keep ? "keep " + std::to_string(i) : "drop");
+        if (keep) wanted.emplace(key);
+    }
+    store->set("item:expired", "keep expired", fixture.clock.now() + 1s);
+    store->set("other:0", "keep outside the prefix");
+    fixture.clock.advance(1s);
+
+    // The filter sees every live entry under the prefix with its (decrypted, unprefixed) value.
+    std::size_t judged = 0;
+    const value_filter keep = [&judged](std::string_view key, std::string_view value) {
+        ++judged;
+        CHECK(key.starts_with("item:"));
+        if (!value.starts_with("keep ")) return false;
+        CHECK(std::string(key.substr(5)) == std::string(value.substr(5)));
+        return true;
+    };
+    std::set<std::string> seen;
+    store->for_each_key_where("item:", keep, [&](std::string_view key) {
+        CHECK_MESSAGE(seen.emplace(key).second, "key visited twice");
+    });
+    CHECK(judged == 2000);
+    CHECK(seen == wanted);
+
+    // Early stop, and a visitor that writes to the store.
+    std::size_t visited = 0;
+    store->for_each_key_where("item:", keep, [&](std::string_view) { return ++visited < 5; });
+    CHECK(visited == 5);
+    std::size_t removed = 0;
+    store->for_each_key_where("item:", keep, [&](std::string_view key) {
+        CHECK(store->remove(key));
+        ++removed;
+    });
+    CHECK(removed == wanted.size());
+    std::size_t left = 0;
+    store->for_each_key_where("item:", keep, [&](std::string_view) { ++left; });
+    CHECK(left == 0);
+    CHECK(key_set(*store, "item:").size() == 2000 - wanted.size());
+}
+
 TEST_CASE_TEMPLATE("remove_prefix removes exactly the prefix and counts it", F, MULTISESSION_ALL_STORAGE_FIXTURES) {
     F fixture;
     auto store = fixture.open();

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <new>
 #include <random>
 
@@ -600,15 +601,26 @@ std::optional<session> wait_for_session(engine& eng, const std::string& session_
     return value;
 }
 
+/// Where `needle` first occurs in `text` at or after `from` (npos if nowhere). memmem skips ahead
+/// by the needle's length, where string_view::find stops at every quote of a JSON text.
+std::size_t find_text(std::string_view text, std::string_view needle, std::size_t from = 0) {
+    if (from > text.size()) return std::string_view::npos;
+    const void* at = ::memmem(text.data() + from, text.size() - from, needle.data(), needle.size());
+    return at ? static_cast<std::size_t>(static_cast<const char*>(at) - text.data()) : std::string_view::npos;
+}
+
 /// Whether a stored value may be a session: it names an `issuer` member. A record without an
 /// issuer is not a session (Inrupt's rule; it also drops their state -> session id records).
-/// Looking for `"issuer"` followed by a colon keeps listing a scan instead of a parse per record;
-/// a value that is not JSON at all is listed, so that rehydrating it reports it.
+/// Looking for `"issuer"` followed by a colon keeps listing a scan instead of a parse per record
+/// (this library writes it first); a value that is not JSON at all is listed, so that rehydrating
+/// it reports it.
 bool may_be_session(std::string_view value) {
+    constexpr std::string_view name = "\"issuer\"";
+    if (value.starts_with("{\"issuer\":")) return true;
     const auto first = value.find_first_not_of(" \t\r\n");
     if (first == std::string_view::npos || value[first] != '{') return true;
-    for (auto at = value.find("\"issuer\""); at != std::string_view::npos; at = value.find("\"issuer\"", at + 1)) {
-        auto after = value.find_first_not_of(" \t\r\n", at + 8);
+    for (auto at = find_text(value, name); at != std::string_view::npos; at = find_text(value, name, at + 1)) {
+        auto after = value.find_first_not_of(" \t\r\n", at + name.size());
         if (after != std::string_view::npos && value[after] == ':') return true;
     }
     return false;
@@ -618,7 +630,7 @@ bool may_be_session(std::string_view value) {
 /// when absent or not a plain number (the full reader judges those).
 std::optional<std::int64_t> own_expiry(std::string_view value) {
     constexpr std::string_view name = "\"multisessionExpiresAt\"";
-    auto at = value.find(name);
+    auto at = find_text(value, name);
     if (at == std::string_view::npos) return std::nullopt;
     at = value.find_first_not_of(" \t\r\n:\"", at + name.size());
     if (at == std::string_view::npos) return std::nullopt;
@@ -628,12 +640,18 @@ std::optional<std::int64_t> own_expiry(std::string_view value) {
     return ms;
 }
 
+/// Lists the session ids: the keys under the record prefix whose value may be a session and has
+/// not passed its own expiry. The values are judged where the store holds them
+/// (for_each_key_where), so a listing copies only the keys it keeps.
 void for_each_id(storage& store, time_point now, const std::function<bool(std::string_view)>& visit) {
     const auto now_ms = session_detail::epoch_ms(now);
-    store.for_each(session_detail::record_prefix, [&](std::string_view key, std::string_view value) {
-        if (!may_be_session(value)) return true;
+    const value_filter is_live_session = [now_ms](std::string_view, std::string_view value) {
+        if (!may_be_session(value)) return false;
         // Entries carry the same expiry and are invisible after it; this catches raw copies.
-        if (const auto expiry = own_expiry(value); expiry && *expiry <= now_ms) return true;
+        const auto expiry = own_expiry(value);
+        return !expiry || *expiry > now_ms;
+    };
+    store.for_each_key_where(session_detail::record_prefix, is_live_session, [&](std::string_view key) {
         auto id = session_detail::session_id_of_key(key);
         return id ? visit(*id) : true;
     });

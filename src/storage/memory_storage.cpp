@@ -61,26 +61,44 @@ private:
     }
 
     void do_scan(std::string_view prefix, bool with_values, const entry_visitor& visit, time_point now) override {
+        scan_pages(prefix, with_values, nullptr, visit, now);
+    }
+
+    void do_scan_where(std::string_view prefix, const value_filter& keep, const entry_visitor& visit,
+                       time_point now) override {
+        scan_pages(prefix, false, &keep, visit, now);
+    }
+
+    /// Pages of up to page_size live entries, copied under the shared lock and visited after it is
+    /// released. `keep`, when given, looks at each value under the lock, so refused entries cost
+    /// no copy.
+    void scan_pages(std::string_view prefix, bool with_values, const value_filter* keep, const entry_visitor& visit,
+                    time_point now) {
         std::vector<std::pair<std::string, std::string>> page;
         std::string resume(prefix);
         bool first = true;
         for (;;) {
             page.clear();
+            std::size_t examined = 0;
             {
                 std::shared_lock lock(mutex_);
                 auto it = first ? entries_.lower_bound(resume) : entries_.upper_bound(resume);
-                for (; it != entries_.end() && page.size() < page_size; ++it) {
+                const std::string* last = nullptr;
+                for (; it != entries_.end() && examined < page_size; ++it) {
                     if (it->first.compare(0, prefix.size(), prefix) != 0) break;
                     if (!it->second.live(now)) continue;
+                    ++examined;
+                    last = &it->first;
+                    if (keep && !(*keep)(it->first, it->second.value)) continue;
                     page.emplace_back(it->first, with_values ? it->second.value : std::string());
                 }
+                if (last) resume = *last;
             }
             first = false;
             for (const auto& [key, value] : page) {
                 if (!visit(key, value)) return;
             }
-            if (page.size() < page_size) return;
-            resume = page.back().first;
+            if (examined < page_size) return;
         }
     }
 

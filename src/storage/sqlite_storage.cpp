@@ -315,20 +315,32 @@ private:
     }
 
     void do_scan(std::string_view prefix, bool with_values, const entry_visitor& visit, time_point now) override {
+        scan_pages(prefix, with_values, nullptr, visit, now);
+    }
+
+    void do_scan_where(std::string_view prefix, const value_filter& keep, const entry_visitor& visit,
+                       time_point now) override {
+        scan_pages(prefix, true, &keep, visit, now);
+    }
+
+    /// Keyset pagination: each page is a fresh seek past the last key read, so the statement is
+    /// reset and the connection returned before user code runs. No read transaction stays open
+    /// across the visitor, which may write to this store. `keep`, when given, sees each value in
+    /// SQLite's own buffer; only the keys it accepts are copied. The page's strings are reused
+    /// from page to page, so a long enumeration allocates once per page slot, not once per entry.
+    void scan_pages(std::string_view prefix, bool read_values, const value_filter* keep, const entry_visitor& visit,
+                    time_point now) {
         const sqlite_context where{"sqlite scan", prefix};
         const auto upper = detail::prefix_upper_bound(prefix);
-        const statement_id id = with_values ? (upper ? stmt_scan_entries_bounded : stmt_scan_entries_open)
+        const statement_id id = read_values ? (upper ? stmt_scan_entries_bounded : stmt_scan_entries_open)
                                             : (upper ? stmt_scan_keys_bounded : stmt_scan_keys_open);
+        const bool copy_values = read_values && !keep;
         const std::int64_t now_ms = to_ms(now);
         std::string resume(prefix);
-        std::vector<std::pair<std::string, std::string>> page;
-        page.reserve(page_size);
+        std::vector<std::pair<std::string, std::string>> page(page_size);
         for (;;) {
-            page.clear();
+            std::size_t read = 0, kept = 0;
             {
-                // Keyset pagination: each page is a fresh seek past the last key seen, so the
-                // statement is reset and the connection returned before user code runs. No read
-                // transaction stays open across the visitor, which may write to this store.
                 lease db = checkout();
                 auto query = db->run(id, statement_sql[id], where);
                 query.bind_blob(1, resume);
@@ -336,14 +348,23 @@ private:
                 query.bind_int64(3, now_ms);
                 query.bind_int64(4, static_cast<std::int64_t>(page_size));
                 while (query.step()) {
-                    page.emplace_back(query.blob(0), with_values ? query.blob(1) : std::string_view());
+                    const auto key = query.blob(0);
+                    ++read;
+                    if (keep && !(*keep)(key, query.blob(1))) {
+                        if (read == page_size) resume.assign(key); // the last row read: resume after it
+                        continue;
+                    }
+                    auto& slot = page[kept++];
+                    slot.first.assign(key);
+                    if (copy_values) slot.second.assign(query.blob(1));
+                    if (read == page_size) resume.assign(key);
                 }
             }
-            for (const auto& [key, value] : page) {
-                if (!visit(key, value)) return;
+            for (std::size_t i = 0; i < kept; ++i) {
+                if (!visit(page[i].first, page[i].second)) return;
             }
-            if (page.size() < page_size) return;
-            resume = detail::key_successor(page.back().first);
+            if (read < page_size) return;
+            resume = detail::key_successor(resume);
         }
     }
 

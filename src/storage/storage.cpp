@@ -53,6 +53,17 @@ void storage::scan(std::string_view prefix, bool with_values, const entry_visito
     do_scan(prefix, with_values, visit, now());
 }
 
+void storage::scan_where(std::string_view prefix, const value_filter& keep, const entry_visitor& visit) {
+    do_scan_where(prefix, keep, visit, now());
+}
+
+void storage::do_scan_where(std::string_view prefix, const value_filter& keep, const entry_visitor& visit,
+                            time_point now) {
+    do_scan(prefix, true, [&](std::string_view key, std::string_view value) {
+        return keep(key, value) ? visit(key, {}) : true;
+    }, now);
+}
+
 std::vector<std::string> storage::keys(std::string_view prefix) {
     std::vector<std::string> out;
     for_each_key(prefix, [&](std::string_view key) { out.emplace_back(key); });
