@@ -117,6 +117,7 @@ void check_refused(const std::function<void()>& write, storage& store, const std
         write();
     } catch (const error& e) {
         message = e.what();
+        CHECK(e.code() == make_error_code(storage_errc::io_error));
     }
     REQUIRE_MESSAGE(message.has_value(), "a write that cannot fit was accepted");
     MESSAGE("refused with: " << *message);
