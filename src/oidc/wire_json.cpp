@@ -1,5 +1,9 @@
 #include "oidc/wire_json.hpp"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 namespace multisession::oidc::detail {
 namespace {
 
@@ -31,8 +35,27 @@ bool within_depth(std::string_view body) noexcept {
 std::optional<nlohmann::json> try_parse_json_object(std::string_view body) {
     if (!within_depth(body)) return std::nullopt;
     try {
-        auto value = nlohmann::json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-        if (value.is_discarded() || !value.is_object()) return std::nullopt;
+        // The member names of every object being read, innermost last. Objects here are small
+        // (tens of members), so a linear search beats a set.
+        std::vector<std::vector<std::string>> names;
+        bool duplicate = false;
+        const nlohmann::json::parser_callback_t note_names = [&](int, nlohmann::json::parse_event_t event,
+                                                                  nlohmann::json& parsed) {
+            using event_t = nlohmann::json::parse_event_t;
+            if (event == event_t::object_start) {
+                names.emplace_back();
+            } else if (event == event_t::object_end) {
+                if (!names.empty()) names.pop_back();
+            } else if (event == event_t::key && !names.empty()) {
+                auto& seen = names.back();
+                const auto& name = parsed.get_ref<const std::string&>();
+                if (std::find(seen.begin(), seen.end(), name) != seen.end()) duplicate = true;
+                seen.push_back(name);
+            }
+            return true;
+        };
+        auto value = nlohmann::json::parse(body.begin(), body.end(), note_names, /*allow_exceptions=*/false);
+        if (duplicate || value.is_discarded() || !value.is_object()) return std::nullopt;
         return value;
     } catch (const nlohmann::json::exception&) {
         return std::nullopt;

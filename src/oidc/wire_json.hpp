@@ -16,9 +16,10 @@ namespace multisession::oidc::detail {
 inline constexpr int max_json_depth = 32;
 
 /// `body` parsed as a JSON object, or nullopt when it is not valid UTF-8 JSON, is nested deeper
-/// than max_json_depth, or is not an object. Duplicate member names: the last one wins (nlohmann's
-/// behaviour; harmless here, as no decision depends on which duplicate is seen). Never throws
-/// except std::bad_alloc.
+/// than max_json_depth, is not an object, or has an object (at any depth) that names a member
+/// twice: readers disagree on which duplicate counts (I-JSON, RFC 7493, forbids them; RFC 7515
+/// lets a JWS parser reject them), so a record, response or token that has one is refused rather
+/// than read one way here and another elsewhere. Never throws except std::bad_alloc.
 std::optional<nlohmann::json> try_parse_json_object(std::string_view body);
 
 /// Like try_parse_json_object, but throws error(oidc_errc::malformed_response, "<what>: ...").
