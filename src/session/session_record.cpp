@@ -20,6 +20,9 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::size_t max_session_id_bytes = 1024;
+/// A record is about 1 KB; with 64 KiB of application data (JSON-escaped) it stays well under
+/// this. A larger stored value is refused before it is parsed.
+constexpr std::size_t max_record_bytes = 1024 * 1024;
 /// How much of an id goes into a message: enough to recognise it, short enough for one log line.
 constexpr std::size_t id_in_message = 64;
 
@@ -258,6 +261,10 @@ void check_session_id(std::string_view session_id) {
 }
 
 session_record parse_session_record(std::string_view session_id, std::string_view text) {
+    if (text.size() > max_record_bytes)
+        throw error(storage_errc::corrupt_record, quoted_id(session_id) + ": record of " + std::to_string(text.size()) +
+                                                      " bytes, more than a record can be (" +
+                                                      std::to_string(max_record_bytes) + ")");
     const auto parsed = oidc::detail::try_parse_json_object(text);
     if (!parsed) throw error(storage_errc::corrupt_record, quoted_id(session_id) + ": record is not a JSON object");
     const record_reader in(session_id, *parsed);
