@@ -3,10 +3,10 @@
 // (every key and value, and no lease left behind).
 #include <multisession/session.hpp>
 #include <multisession/storage/memory.hpp>
-#include "oidc/dpop.hpp"
 #include "session/session_record.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/test_ca.hpp"
+#include "../support/session_seed.hpp"
 #include "../support/test_issuer.hpp"
 
 #include <doctest/doctest.h>
@@ -20,7 +20,6 @@
 #include <vector>
 
 namespace ms = multisession;
-namespace oidc = multisession::oidc;
 namespace sd = multisession::session_detail;
 namespace test = multisession::test;
 using multisession::http_errc;
@@ -30,10 +29,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string webid = "https://dave.example/profile/card#me";
 const std::string client_id = "matrix-app";
 const std::string client_secret = "matrix-secret";
-const std::string session_id = "matrix-session";
 
 std::map<std::string, std::string> snapshot(ms::storage& store) {
     std::map<std::string, std::string> out;
@@ -59,19 +56,11 @@ void run_case(const matrix_case& c, test::test_issuer& issuer, const std::string
     CAPTURE(c.name);
     issuer.set_faults({});
     auto store = ms::make_memory_storage();
-    auto key = oidc::dpop_key::generate();
-    sd::session_record r;
-    r.issuer = issuer.issuer();
-    r.client_id = client_id;
-    r.client_secret = client_secret;
-    r.client_type = "static";
-    r.dpop = true;
-    r.public_key = key.public_jwk_json();
-    r.private_key = key.private_jwk_json();
-    r.refresh_token = issuer.mint_refresh_token(client_id, webid, key.thumbprint());
-    std::string text = sd::serialize_session_record(r);
-    if (c.corrupt) text = c.corrupt(text);
-    store->set(sd::record_key(session_id), text);
+    test::seed_options seed;
+    seed.client_id = client_id;
+    seed.client_secret = client_secret;
+    const std::string session_id = test::seed_sessions(issuer, *store, 1, seed).at(0);
+    if (c.corrupt) store->set(sd::record_key(session_id), c.corrupt(*store->get(sd::record_key(session_id))));
     const auto before = snapshot(*store);
 
     test::issuer_faults faults;
@@ -128,7 +117,6 @@ void run_case(const matrix_case& c, test::test_issuer& issuer, const std::string
 
 TEST_CASE("bad input: providers") {
     test::test_issuer issuer;
-    issuer.add_client({client_id, client_secret, std::nullopt});
     const std::vector<matrix_case> cases = {
         {"answers slowly, byte by byte", make_error_code(http_errc::timeout),
          [](auto& f) { f.byte_interval = 100ms; }},
@@ -162,7 +150,6 @@ TEST_CASE("bad input: a provider with a certificate from another CA") {
     test::test_issuer_options io;
     io.tls = ca.issue_localhost();
     test::test_issuer issuer(io);
-    issuer.add_client({client_id, client_secret, std::nullopt});
     test::temp_dir dir;
     run_case({"wrong TLS certificate", make_error_code(http_errc::tls_failed)}, issuer,
              stranger.write_cert(dir.path()).string());
@@ -170,7 +157,6 @@ TEST_CASE("bad input: a provider with a certificate from another CA") {
 
 TEST_CASE("bad input: records") {
     test::test_issuer issuer;
-    issuer.add_client({client_id, client_secret, std::nullopt});
     const auto corrupt = make_error_code(storage_errc::corrupt_record);
     const auto with = [](std::string field, nlohmann::json value) {
         return [field, value](const std::string& record) {

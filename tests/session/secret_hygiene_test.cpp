@@ -7,6 +7,7 @@
 #include <multisession/storage/memory.hpp>
 #include "oidc/dpop.hpp"
 #include "session/session_record.hpp"
+#include "../support/session_seed.hpp"
 #include "../support/test_issuer.hpp"
 
 #include <doctest/doctest.h>
@@ -25,10 +26,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string webid = "https://carol.example/profile/card#me";
 const std::string client_id = "hygiene-app";
 const std::string client_secret = "CANARY-client-secret-7f3a9c";
-const std::string session_id = "hygiene-session";
 
 /// Everything a failure produced that a user could see: exception texts, event errors and the
 /// store's reports.
@@ -109,26 +108,20 @@ TEST_CASE("no failure path shows a secret") {
         const std::string name = c.name;
         CAPTURE(name);
         test::test_issuer issuer;
-        issuer.add_client({client_id, client_secret, std::nullopt});
         auto store = ms::make_memory_storage();
         seen_texts seen;
         store->set_error_handler([&seen](const ms::error& e) { seen.add(e.what()); });
 
         // The record, with its secrets remembered: the refresh token, the client secret, the
         // private key (its JSON and its d).
-        auto key = oidc::dpop_key::generate();
-        sd::session_record r;
-        r.issuer = issuer.issuer();
-        r.client_id = client_id;
-        r.client_secret = client_secret;
-        r.client_type = "static";
-        r.dpop = true;
-        r.public_key = key.public_jwk_json();
-        r.private_key = key.private_jwk_json();
-        r.refresh_token = issuer.mint_refresh_token(client_id, webid, key.thumbprint());
+        test::seed_options seed;
+        seed.client_id = client_id;
+        seed.client_secret = client_secret;
+        const std::string session_id = test::seed_sessions(issuer, *store, 1, seed).at(0);
+        const auto r = sd::parse_session_record(session_id, *store->get(sd::record_key(session_id)));
         const std::string d = nlohmann::json::parse(*r.private_key).at("d").get<std::string>();
         const std::vector<std::string> secrets = {*r.refresh_token, client_secret, *r.private_key, d};
-        std::string text = sd::serialize_session_record(r);
+        std::string text = *store->get(sd::record_key(session_id));
         if (c.corrupt) text = c.corrupt(text, d);
         store->set(sd::record_key(session_id), text);
 
