@@ -5,6 +5,7 @@
 #   ./run.sh test     build and run the whole test suite
 #   ./run.sh bench    build and run the benchmarks (bench storage|oidc|session|instant [options]: one)
 #   ./run.sh bench peer [options]  side by side with Inrupt's Node library (bench/peer/README.md)
+#   ./run.sh coverage build with coverage (build-coverage/), run the suite, report per file (gcovr)
 #   ./run.sh build    only build (into build/)
 #   ./run.sh deps     only install the packages
 #
@@ -67,6 +68,21 @@ test)
     shift
     log "running the test suite"
     meson test -C "$BUILD_DIR" --print-errorlogs "$@"
+    ;;
+coverage)
+    # A build of its own (-O0, instrumented), the whole suite, then gcovr over the library's own
+    # sources (src/, include/): per-file lines and branches on stdout, an HTML report on the side.
+    PACKAGES+=(gcovr)
+    BUILD_DIR=build-coverage MESON_ARGS="-Db_coverage=true -Dbuildtype=debug ${MESON_ARGS:-}" build
+    shift
+    find build-coverage -name '*.gcda' -delete
+    log "running the test suite with coverage"
+    meson test -C build-coverage --num-processes 2 "$@" >/dev/null || log "some tests failed; the report covers what ran"
+    mkdir -p build-coverage/coverage
+    gcovr --root . --object-directory build-coverage --filter 'src/' --filter 'include/' \
+        --exclude-throw-branches --exclude-unreachable-branches \
+        --html-details build-coverage/coverage/index.html --print-summary --txt build-coverage/coverage/summary.txt
+    log "report: build-coverage/coverage/index.html, build-coverage/coverage/summary.txt"
     ;;
 bench)
     build
