@@ -192,7 +192,7 @@ TEST_CASE("bad input: session ids") {
     ms::session_manager_options o;
     o.store = store;
     ms::session_manager manager(o);
-    for (const std::string id : {std::string("\xff\xfe"), std::string("a\nb"), std::string(), std::string(2000, 'x')}) {
+    for (const std::string& id : {std::string("\xff\xfe"), std::string("a\nb"), std::string(), std::string(2000, 'x')}) {
         CAPTURE(id.size());
         try {
             manager.get_session_from_storage(id);
