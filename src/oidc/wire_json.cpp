@@ -1,7 +1,6 @@
 #include "oidc/wire_json.hpp"
 
-#include <algorithm>
-#include <string>
+#include <cstddef>
 #include <vector>
 
 namespace multisession::oidc::detail {
@@ -35,22 +34,21 @@ bool within_depth(std::string_view body) noexcept {
 std::optional<nlohmann::json> try_parse_json_object(std::string_view body) {
     if (!within_depth(body)) return std::nullopt;
     try {
-        // The member names of every object being read, innermost last. Objects here are small
-        // (tens of members), so a linear search beats a set.
-        std::vector<std::vector<std::string>> names;
+        // Members named per object being read, innermost last. A duplicate overwrites its first
+        // occurrence in the parsed object, so an object that ends with fewer members than names
+        // read had one: no name is copied or compared here.
+        std::vector<std::size_t> names_read;
         bool duplicate = false;
         const nlohmann::json::parser_callback_t note_names = [&](int, nlohmann::json::parse_event_t event,
                                                                   nlohmann::json& parsed) {
             using event_t = nlohmann::json::parse_event_t;
             if (event == event_t::object_start) {
-                names.emplace_back();
-            } else if (event == event_t::object_end) {
-                if (!names.empty()) names.pop_back();
-            } else if (event == event_t::key && !names.empty()) {
-                auto& seen = names.back();
-                const auto& name = parsed.get_ref<const std::string&>();
-                if (std::find(seen.begin(), seen.end(), name) != seen.end()) duplicate = true;
-                seen.push_back(name);
+                names_read.push_back(0);
+            } else if (event == event_t::key && !names_read.empty()) {
+                ++names_read.back();
+            } else if (event == event_t::object_end && !names_read.empty()) {
+                if (parsed.size() != names_read.back()) duplicate = true;
+                names_read.pop_back();
             }
             return true;
         };

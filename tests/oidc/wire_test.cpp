@@ -4,6 +4,7 @@
 #include "oidc/wire_discovery.hpp"
 #include "oidc/wire_form.hpp"
 #include "oidc/wire_http.hpp"
+#include "oidc/wire_json.hpp"
 #include "oidc/wire_token.hpp"
 #include "oidc/wire_url.hpp"
 
@@ -749,4 +750,14 @@ TEST_CASE("hostile input: mutated documents only ever throw multisession::error"
         (void)parse_oauth_error(json_response(400, text));
     }
     CHECK(parsed > 0);
+}
+
+TEST_CASE("try_parse_json_object refuses an object that names a member twice, at any depth") {
+    using multisession::oidc::detail::try_parse_json_object;
+    CHECK(try_parse_json_object(R"({"a":1,"b":{"c":2,"d":[{"c":3},{"c":4}]}})"));
+    CHECK(try_parse_json_object(R"({"a":{"x":1},"b":{"x":1}})")); // the same name in two objects
+    CHECK_FALSE(try_parse_json_object(R"({"a":1,"a":1})"));
+    CHECK_FALSE(try_parse_json_object(R"({"a":1,"b":{"c":2,"c":3}})"));
+    CHECK_FALSE(try_parse_json_object(R"({"a":[{"c":2},{"c":3,"c":3}]})"));
+    CHECK_FALSE(try_parse_json_object(R"({"alg":"ES256","typ":"JWT","alg":"none"})"));
 }
