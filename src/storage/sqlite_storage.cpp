@@ -349,15 +349,11 @@ private:
                 query.bind_int64(4, static_cast<std::int64_t>(page_size));
                 while (query.step()) {
                     const auto key = query.blob(0);
-                    ++read;
-                    if (keep && !(*keep)(key, query.blob(1))) {
-                        if (read == page_size) resume.assign(key); // the last row read: resume after it
-                        continue;
-                    }
+                    if (++read == page_size) resume.assign(key); // the last row read: resume after it
+                    if (keep && !(*keep)(key, query.blob(1))) continue;
                     auto& slot = page[kept++];
                     slot.first.assign(key);
                     if (copy_values) slot.second.assign(query.blob(1));
-                    if (read == page_size) resume.assign(key);
                 }
             }
             for (std::size_t i = 0; i < kept; ++i) {
