@@ -1,5 +1,7 @@
 #include <multisession/storage/open.hpp>
 
+#include "storage/storage_uri.hpp"
+
 #include <multisession/storage/file.hpp>
 #include <multisession/storage/memory.hpp>
 #include <multisession/storage/prefixed.hpp>
@@ -190,59 +192,71 @@ private:
 
 } // namespace
 
-std::shared_ptr<storage> open_storage(std::string_view uri, open_storage_options options) {
+namespace detail {
+
+storage_location parse_storage_uri(std::string_view uri) {
     parsed_uri parsed = parse(uri);
     query_reader query(uri, parsed);
-    const auto prefix = query.take("prefix");
-    if (prefix && prefix->empty()) bad_uri(uri, "prefix must not be empty");
+    storage_location out;
+    out.prefix = query.take("prefix");
+    if (out.prefix && out.prefix->empty()) bad_uri(uri, "prefix must not be empty");
+    out.scheme = parsed.scheme;
 
-    std::shared_ptr<storage> store;
     if (parsed.scheme == "memory") {
         if (!parsed.path.empty()) bad_uri(uri, "memory: takes no path");
-        query.finish();
-        store = make_memory_storage({std::move(options.clock)});
     } else if (parsed.scheme == "file") {
         if (parsed.path.empty()) bad_uri(uri, "file: needs a directory, as file:/path/to/dir");
-        file_storage_options file_options;
-        file_options.clock = std::move(options.clock);
-        file_options.on_error = options.on_error;
-        if (auto durable = query.take_bool("durable")) file_options.durable = *durable;
-        query.finish();
-        store = make_file_storage(parsed.path, std::move(file_options));
+        if (auto durable = query.take_bool("durable")) out.file.durable = *durable;
     } else if (parsed.scheme == "sqlite") {
         if (parsed.path.empty()) bad_uri(uri, "sqlite: needs a file, as sqlite:/path/to/store.db");
-        sqlite_storage_options sqlite_options;
-        sqlite_options.clock = std::move(options.clock);
         if (auto sync = query.take("synchronous")) {
             if (*sync == "full") {
-                sqlite_options.synchronous = sqlite_synchronous::full;
+                out.sqlite.synchronous = sqlite_synchronous::full;
             } else if (*sync == "normal") {
-                sqlite_options.synchronous = sqlite_synchronous::normal;
+                out.sqlite.synchronous = sqlite_synchronous::normal;
             } else {
                 bad_uri(uri, "synchronous must be full or normal");
             }
         }
         if (auto ms = query.take_count("busy_timeout_ms", 0, 3'600'000))
-            sqlite_options.busy_timeout = std::chrono::milliseconds(*ms);
-        if (auto n = query.take_count("max_connections", 1, 256)) sqlite_options.max_connections = *n;
-        query.finish();
-        store = make_sqlite_storage(parsed.path, std::move(sqlite_options));
+            out.sqlite.busy_timeout = std::chrono::milliseconds(*ms);
+        if (auto n = query.take_count("max_connections", 1, 256)) out.sqlite.max_connections = *n;
     } else if (parsed.scheme == "redis") {
-        redis_storage_options redis_options;
-        redis_options.clock = std::move(options.clock);
-        parse_redis_location(uri, parsed, redis_options);
+        parse_redis_location(uri, parsed, out.redis);
         // timeout_ms bounds both the connect and each command; connect_timeout_ms overrides the former.
         if (auto ms = query.take_count("timeout_ms", 1, 3'600'000)) {
-            redis_options.command_timeout = std::chrono::milliseconds(*ms);
-            redis_options.connect_timeout = std::chrono::milliseconds(*ms);
+            out.redis.command_timeout = std::chrono::milliseconds(*ms);
+            out.redis.connect_timeout = std::chrono::milliseconds(*ms);
         }
         if (auto ms = query.take_count("connect_timeout_ms", 1, 3'600'000))
-            redis_options.connect_timeout = std::chrono::milliseconds(*ms);
-        if (auto n = query.take_count("pool", 1, 1024)) redis_options.pool_size = *n;
-        query.finish();
-        store = make_redis_storage(std::move(redis_options));
+            out.redis.connect_timeout = std::chrono::milliseconds(*ms);
+        if (auto n = query.take_count("pool", 1, 1024)) out.redis.pool_size = *n;
     } else {
         bad_uri(uri, "scheme '" + parsed.scheme + "' has no backend");
+    }
+    query.finish();
+    out.path = std::move(parsed.path);
+    return out;
+}
+
+} // namespace detail
+
+std::shared_ptr<storage> open_storage(std::string_view uri, open_storage_options options) {
+    auto location = detail::parse_storage_uri(uri);
+
+    std::shared_ptr<storage> store;
+    if (location.scheme == "memory") {
+        store = make_memory_storage({std::move(options.clock)});
+    } else if (location.scheme == "file") {
+        location.file.clock = std::move(options.clock);
+        location.file.on_error = options.on_error;
+        store = make_file_storage(location.path, std::move(location.file));
+    } else if (location.scheme == "sqlite") {
+        location.sqlite.clock = std::move(options.clock);
+        store = make_sqlite_storage(location.path, std::move(location.sqlite));
+    } else {
+        location.redis.clock = std::move(options.clock);
+        store = make_redis_storage(std::move(location.redis));
     }
 
     if (options.on_error) store->set_error_handler(options.on_error);
@@ -252,7 +266,7 @@ std::shared_ptr<storage> open_storage(std::string_view uri, open_storage_options
         store = make_encrypted_storage(std::move(store), std::move(*options.encryption));
         if (options.on_error) store->set_error_handler(options.on_error);
     }
-    if (prefix) store = make_prefixed_storage(std::move(store), *prefix);
+    if (location.prefix) store = make_prefixed_storage(std::move(store), *location.prefix);
     return store;
 }
 
