@@ -1,6 +1,7 @@
 // migrate, export, import: entries between two stores, or between a store and JSON lines.
 #include "cli_commands.hpp"
 #include "cli_files.hpp"
+#include "cli_import_line.hpp"
 #include "cli_output.hpp"
 #include "cli_records.hpp"
 
@@ -201,47 +202,6 @@ int run_export(context& ctx) {
 // ---------------------------------------------------------------------------------------------
 // import
 
-namespace {
-
-struct import_entry {
-    std::string key, value;
-};
-
-/// One line of an export. Messages name the line and the problem, never any content.
-std::optional<import_entry> parse_line(const std::string& line, std::size_t number, bool sealing) {
-    const auto where = "line " + std::to_string(number) + ": ";
-    if (line.find_first_not_of(" \t") == std::string::npos) return std::nullopt;
-    const auto doc = nlohmann::json::parse(line, nullptr, false);
-    if (doc.is_discarded()) throw command_error(exit_bad_input, where + "not valid JSON");
-    if (!doc.is_object()) throw command_error(exit_bad_input, where + "not a JSON object");
-    auto field = [&](const char* plain, const char* encoded) {
-        const bool has_plain = doc.contains(plain), has_encoded = doc.contains(encoded);
-        if (has_plain == has_encoded)
-            throw command_error(exit_bad_input,
-                                where + "needs exactly one of \"" + plain + "\" and \"" + encoded + "\"");
-        const auto& v = doc.at(has_plain ? plain : encoded);
-        if (!v.is_string())
-            throw command_error(exit_bad_input, where + "\"" + (has_plain ? plain : encoded) + "\" is not a string");
-        if (has_plain) return v.get<std::string>();
-        auto bytes = base64_decode(v.get_ref<const std::string&>());
-        if (!bytes) throw command_error(exit_bad_input, where + "\"" + encoded + "\" is not base64");
-        return std::move(*bytes);
-    };
-    for (const auto& [name, value] : doc.items()) {
-        if (name != "key" && name != "key_base64" && name != "value" && name != "value_base64")
-            throw command_error(exit_bad_input, where + "unknown member \"" + printable(name, 40) + "\"");
-    }
-    import_entry entry{field("key", "key_base64"), field("value", "value_base64")};
-    if (entry.key.empty() || entry.key.size() > storage::max_key_size)
-        throw command_error(exit_bad_input, where + "the key is empty or longer than 65536 bytes");
-    if (sealing && looks_sealed(entry.value))
-        throw command_error(exit_bad_input,
-                            where + "the value is already sealed (a --raw export): import it without --keys");
-    return entry;
-}
-
-} // namespace
-
 int run_import(context& ctx) {
     ctx.require_no_positionals();
     const bool overwrite = ctx.args().has("overwrite");
@@ -254,14 +214,14 @@ int run_import(context& ctx) {
     if (in.rewindable()) {
         std::size_t number = 0;
         while (auto line = in.next())
-            (void)parse_line(*line, ++number, sealing);
+            (void)parse_import_line(*line, ++number, sealing);
         in.rewind();
     }
     progress_bar bar("import", ctx.show_progress());
     std::size_t number = 0, imported = 0, overwritten = 0, skipped = 0;
     try {
         while (auto line = in.next()) {
-            auto entry = parse_line(*line, ++number, sealing);
+            auto entry = parse_import_line(*line, ++number, sealing);
             if (!entry) continue;
             bar.update(number);
             if (is_lease(entry->key)) {

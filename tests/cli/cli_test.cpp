@@ -731,6 +731,7 @@ TEST_CASE("import refuses a malformed line with its number and writes nothing") 
              {R"({"key":"c","value":"TOPSECRET-VALUE")", "not valid JSON"},
              {R"({"key":"","value":"TOPSECRET-VALUE"})", "key is empty"},
              {R"({"key":"c","value":42})", "not a string"},
+             {R"({"key":"c","value":"TOPSECRET-VALUE","value":"other"})", "named twice"},
          }) {
         CAPTURE(bad.line);
         const auto file = f.dir / "bad.jsonl";
