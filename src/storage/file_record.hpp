@@ -115,11 +115,15 @@ inline std::optional<record_view> decode_record(std::string_view bytes) {
     if (key_size == 0 || key_size > storage::max_key_size || key_size > payload || value_size != payload - key_size)
         return std::nullopt;
 
+    // Without the expiry flag the expiry field is zero, so each record has exactly one encoding.
+    const std::uint64_t expiry_field = record_bytes::get(bytes, 8, 8);
+    if (!(flags & record_flag_expiry) && expiry_field != 0) return std::nullopt;
+
     record_view record;
     record.key = bytes.substr(record_header_size, key_size);
     record.value = bytes.substr(record_header_size + key_size, value_size);
     if (flags & record_flag_expiry) {
-        const auto expiry = static_cast<std::int64_t>(record_bytes::get(bytes, 8, 8));
+        const auto expiry = static_cast<std::int64_t>(expiry_field);
         record.expires_at =
             time_point(std::chrono::duration_cast<time_point::duration>(std::chrono::nanoseconds(expiry)));
     }
