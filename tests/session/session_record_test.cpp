@@ -649,8 +649,8 @@ TEST_CASE("a store left by Inrupt's library") {
     SUBCASE("the record written with the other spellings") {
         const auto& r = records[set_session];
         const json original = json::parse(store[record_key(set_session)].get<std::string>());
-        CHECK(r.client_id == original["clientAppId"]);
-        CHECK(r.client_secret == original["clientAppSecret"]);
+        CHECK(r.client_id == original["clientAppId"].get<std::string>());
+        CHECK(r.client_secret == original["clientAppSecret"].get<std::string>());
         CHECK_FALSE(r.client_expires_at.has_value());
         CHECK(r.access_token_expires_at == 1767225600000);
         CHECK(r.dpop);
