@@ -140,6 +140,11 @@ TEST_CASE("bad input: providers") {
          [](auto& f) { f.bad_id_token_signature = true; }, {}, 1000ms, 3000ms, true},
         {"an unknown OAuth error", make_error_code(oidc_errc::oauth_error),
          [](auto& f) { f.oauth_error = "something_else"; }},
+        // Redirects are never followed: the refresh token would go wherever the provider says.
+        {"redirects the token request", make_error_code(oidc_errc::unexpected_status),
+         [](auto& f) { f.token_redirect = "/token"; }},
+        {"redirects the token request elsewhere", make_error_code(oidc_errc::unexpected_status),
+         [](auto& f) { f.token_redirect = "https://evil.example/collect"; }},
     };
     for (const auto& c : cases) run_case(c, issuer);
 }

@@ -787,6 +787,11 @@ struct test_issuer::impl {
         if (faults.server_error) return internal_error();
         if (faults.token_server_error) return oauth_error(500, "server_error", "injected failure");
         if (faults.oauth_error) return oauth_error(400, *faults.oauth_error, "injected error");
+        if (faults.token_redirect) {
+            auto redirect = reply::text(307, "");
+            redirect.headers.push_back({"Location", *faults.token_redirect});
+            return redirect;
+        }
         if (req.method != "POST") return oauth_error(405, "invalid_request", "the token endpoint takes POST");
         if (!form) return oauth_error(400, "invalid_request", "the body is not a form with unique parameters");
 

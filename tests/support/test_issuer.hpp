@@ -138,6 +138,9 @@ struct issuer_faults {
     bool omit_refresh_token = false;      ///< token responses carry no refresh_token (and nothing rotates)
     std::optional<std::string> token_type{}; ///< token_type spelling to answer with (e.g. "dpop")
     std::optional<std::string> oauth_error{}; ///< /token answers 400 {"error": this}
+    /// /token answers 307 Temporary Redirect with this Location (e.g. "/token" itself): a client
+    /// that followed it would send the refresh token again, wherever it points.
+    std::optional<std::string> token_redirect{};
     /// /authorize redirects with error=this (once client and redirect_uri are known to be trusted).
     std::optional<std::string> authorize_error{};
 };
