@@ -460,11 +460,11 @@ struct provider_client::state : std::enable_shared_from_this<state> {
             const auto& cred = *c->credentials;
             try {
                 if (c->dpop) {
-                    request.headers.push_back({"Authorization", "DPoP " + cred.access_token});
+                    request.headers.push_back({"Authorization", "DPoP " + cred.access_token.str()});
                     request.headers.push_back(
                         {"DPoP", make_dpop_proof(*cred.key, request.method, request.url, now(), nonce, cred.access_token)});
                 } else {
-                    request.headers.push_back({"Authorization", "Bearer " + cred.access_token});
+                    request.headers.push_back({"Authorization", "Bearer " + cred.access_token.str()});
                 }
             } catch (...) {
                 c->done(current_error_code(), {});

@@ -69,7 +69,7 @@ struct provider_client_stats {
 /// How a request to a resource server is authorised: the access token and, for DPoP-bound tokens
 /// (token_type "DPoP", any case), the key the token is bound to. All secrets.
 struct resource_credentials {
-    std::string access_token{};
+    ::multisession::detail::secret_string access_token{};
     std::string token_type = "DPoP";
     std::optional<dpop_key> key{}; ///< required for token_type "DPoP"
 };

@@ -2,6 +2,7 @@
 // client authentication, building grant requests, and reading token and error responses.
 #pragma once
 
+#include "core/secret.hpp"
 #include "oidc/wire_discovery.hpp"
 #include "oidc/wire_http.hpp"
 
@@ -24,7 +25,7 @@ enum class client_type {
 /// The client as the token endpoint sees it. `client_secret` is a secret: never logged.
 struct client_info {
     std::string client_id;
-    std::optional<std::string> client_secret;
+    std::optional<::multisession::detail::secret_string> client_secret;
     client_type type = client_type::dynamic;
 };
 
@@ -82,15 +83,15 @@ http::request authorization_code_request(const provider_metadata& metadata, cons
 
 /// What a successful token response grants. Every string but token_type and scope is a secret.
 struct token_set {
-    std::string access_token;
+    ::multisession::detail::secret_string access_token;
     std::string token_type;                     ///< "DPoP" or "Bearer"
     std::optional<std::chrono::seconds> expires_in;
     /// How long the refresh token lasts, when the provider says so (`refresh_expires_in`, outside
     /// RFC 6749 but common); 0 means it does not expire.
     std::optional<std::chrono::seconds> refresh_expires_in;
-    std::optional<std::string> refresh_token;   ///< the new one, else the previous one, else none
+    std::optional<::multisession::detail::secret_string> refresh_token; ///< the new one, else the previous one, else none
     bool refresh_token_rotated = false;         ///< the response carried a refresh token that differs from the previous one
-    std::optional<std::string> id_token;
+    std::optional<::multisession::detail::secret_string> id_token;
     std::optional<std::string> scope;
 };
 

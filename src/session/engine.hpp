@@ -186,12 +186,12 @@ struct session_state {
     bool logged_in = false;
     /// Set by logout: a refresh that completes afterwards (the keep-alive's) must not log it in again.
     bool logged_out = false;
-    std::string access_token;  ///< a secret
+    detail::secret_string access_token;  ///< a secret
     std::string token_type;
     std::optional<time_point> expires_at;
     /// When the access token was obtained (with expires_at: its lifetime, for the keep-alive).
     std::optional<time_point> refreshed_at;
-    std::optional<std::string> id_token; ///< the last ID token (an id_token_hint for RP-initiated logout)
+    std::optional<detail::secret_string> id_token; ///< the last ID token (an id_token_hint for RP-initiated logout)
     std::vector<session_event_handler> handlers;
 };
 

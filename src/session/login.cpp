@@ -290,10 +290,10 @@ session session_manager::handle_incoming_redirect(const std::string& redirect_ur
     if (pending.dpop) key = oidc::dpop_key::generate();
     auto tokens = sd::await_provider<oidc::token_set>(eng, context, [&](auto done) {
         eng.core->provider().async_authorization_code(issuer, client, *response.code, *pending.redirect_url,
-                                                      *pending.code_verifier, key, std::move(done));
+                                                      pending.code_verifier->str(), key, std::move(done));
     });
     if (!tokens.id_token) throw error(oidc_errc::malformed_response, context + ": the token response has no ID token");
-    const auto webid = sd::verified_webid(eng, issuer, client.client_id, *tokens.id_token);
+    const auto webid = sd::verified_webid(eng, issuer, client.client_id, tokens.id_token->str());
 
     const auto now = eng.now();
     auto record = sd::logged_in_record(eng, issuer, client, pending.client_type.value_or("dynamic"), tokens, key, now);
@@ -317,7 +317,7 @@ session session_manager::login_client_credentials(const client_credentials_optio
         eng.core->provider().async_client_credentials(options.issuer, client, key, options.scope, std::move(done));
     });
     std::optional<std::string> webid;
-    if (tokens.id_token) webid = sd::verified_webid(eng, options.issuer, client.client_id, *tokens.id_token);
+    if (tokens.id_token) webid = sd::verified_webid(eng, options.issuer, client.client_id, tokens.id_token->str());
 
     const auto now = eng.now();
     // The refresh token, if the provider sent one, is not kept: the session logs in again with

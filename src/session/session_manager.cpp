@@ -185,7 +185,7 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
                 if (lifetime) r.expires_at = epoch_ms(now + *lifetime);
                 return true;
             });
-            notify_new_refresh_token(*tokens.refresh_token);
+            notify_new_refresh_token(tokens.refresh_token->str());
             if (write_error) return fail(write_error);
         }
         {
@@ -197,7 +197,7 @@ struct refresh_job : std::enable_shared_from_this<refresh_job> {
             if (tokens.id_token) st->id_token = tokens.id_token;
         }
         if (!tokens.id_token) return complete(record.webid);
-        eng->core->provider().async_verify_jwt(st->issuer, st->client.client_id, *tokens.id_token,
+        eng->core->provider().async_verify_jwt(st->issuer, st->client.client_id, tokens.id_token->str(),
                                                [self = shared_from_this()](std::error_code ec, nlohmann::json claims) {
                                                    if (ec) return self->fail(ec);
                                                    std::string webid;

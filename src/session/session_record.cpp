@@ -304,10 +304,11 @@ std::string serialize_session_record(const session_record& record) {
     // Insertion order is kept, so the text reads like the records Inrupt writes (client first,
     // then the login state, then the tokens and keys).
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
-    const auto put = [&out](std::string_view name, const std::optional<std::string>& value) {
+    const auto put = [&out](std::string_view name, const auto& value) {
         if (!value) return;
-        require_utf8(name, *value);
-        out[std::string(name)] = *value;
+        const std::string_view text(*value);
+        require_utf8(name, text);
+        out[std::string(name)] = std::string(text);
     };
     const auto put_number = [&out](std::string_view name, const std::optional<std::int64_t>& value) {
         if (value) out[std::string(name)] = std::to_string(*value);

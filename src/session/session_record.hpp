@@ -3,6 +3,8 @@
 // "solidClientAuthenticationUser:<session id>". Pure: no I/O, no Boost.
 #pragma once
 
+#include "core/secret.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -50,27 +52,28 @@ std::optional<std::string_view> session_id_of_key(std::string_view key) noexcept
 void check_session_id(std::string_view session_id);
 
 /// One session record. Field names in comments are the canonical JSON spellings; every value is a
-/// JSON string in storage. Secrets: client_secret, refresh_token, private_key (never logged).
+/// JSON string in storage. Secrets: client_secret, refresh_token, code_verifier, private_key (never
+/// logged; held in zeroing strings).
 struct session_record {
     std::optional<std::string> issuer;             ///< "issuer"; a record without it is not a session
     std::optional<std::string> client_id;          ///< "clientId" (also read: "clientAppId")
-    std::optional<std::string> client_secret;      ///< "clientSecret" (also read: "clientAppSecret")
+    std::optional<detail::secret_string> client_secret; ///< "clientSecret" (also read: "clientAppSecret")
     std::optional<std::string> client_type;        ///< "clientType": "dynamic" | "static" | "solid-oidc"
     std::optional<std::string> client_name;        ///< "clientName"
     std::optional<std::string> id_token_signed_response_alg; ///< "idTokenSignedResponseAlg"
     /// "expiresAt": when the client registration (secret) expires, in seconds since the epoch, "0"
     /// = never.
     std::optional<std::int64_t> client_expires_at;
-    std::optional<std::string> refresh_token;      ///< "refreshToken"
+    std::optional<detail::secret_string> refresh_token; ///< "refreshToken"
     /// "dpop": "true" / "false"; absent means Bearer (Inrupt's reading).
     bool dpop = false;
     std::optional<std::string> keep_alive;         ///< "keepAlive", kept as written
     std::optional<std::string> redirect_url;       ///< "redirectUrl"
-    std::optional<std::string> code_verifier;      ///< "codeVerifier"
+    std::optional<detail::secret_string> code_verifier; ///< "codeVerifier"
     std::optional<std::string> webid;              ///< "webId"
     bool is_logged_in = false;                     ///< "isLoggedIn": "true" / "false"
     std::optional<std::string> public_key;         ///< "publicKey": JSON text of the public JWK
-    std::optional<std::string> private_key;        ///< "privateKey": JSON text of the private JWK
+    std::optional<detail::secret_string> private_key; ///< "privateKey": JSON text of the private JWK
     // Ours (Inrupt's readers ignore unknown fields). Times in milliseconds since the epoch.
     std::optional<std::int64_t> created_at;        ///< "multisessionCreatedAt"
     std::optional<std::int64_t> updated_at;        ///< "multisessionUpdatedAt"

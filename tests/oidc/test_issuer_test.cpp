@@ -671,7 +671,7 @@ TEST_SUITE("test_issuer") {
             auto raw = oidc::client_credentials_request(f.metadata, odd, method::client_secret_basic);
             for (auto& h : raw.headers)
                 if (h.name == "Authorization")
-                    h.value = "Basic " + oidc::base64_encode(odd.client_id + ":" + *odd.client_secret);
+                    h.value = "Basic " + oidc::base64_encode(odd.client_id + ":" + odd.client_secret->str());
             const auto refused = f.send(std::move(raw));
             CHECK(refused.status == 401);
             CHECK(error_code_of(refused) == "invalid_client");
@@ -1274,7 +1274,7 @@ TEST_SUITE("test_issuer") {
         const auto other = oidc::dpop_key::generate();
         const auto bound_res = f.client_credentials(f.proof(key));
         REQUIRE(bound_res.status == 200);
-        const auto at = oidc::parse_token_response(bound_res, std::nullopt).tokens.access_token;
+        const std::string at = oidc::parse_token_response(bound_res, std::nullopt).tokens.access_token;
         const auto url = f.issuer.resource_url("/a");
         const auto proof = [&](const oidc::dpop_key& k, const std::string& for_url,
                                std::optional<std::string> nonce = {},
@@ -1333,7 +1333,7 @@ TEST_SUITE("test_issuer") {
             CHECK(f.issuer.stats().resource_authorized == 1);
         }
         SUBCASE("an unbound token as a Bearer token") {
-            const auto bearer = oidc::parse_token_response(f.client_credentials(), std::nullopt).tokens.access_token;
+            const std::string bearer = oidc::parse_token_response(f.client_credentials(), std::nullopt).tokens.access_token;
             const auto res = f.get(url, {{"Authorization", "Bearer " + bearer}});
             CHECK(res.status == 200);
             CHECK(res.body == "hello " + alice);
@@ -1380,7 +1380,7 @@ TEST_SUITE("test_issuer") {
         const auto tokens = oidc::parse_token_response(res, std::nullopt).tokens;
         CHECK(oidc::webid_from_claims(f.verify_id_token(*tokens.id_token, confidential.client_id)) == alice);
         const auto url = f.issuer.resource_url("/secure");
-        const auto ok = f.get(url, {{"Authorization", "DPoP " + tokens.access_token},
+        const auto ok = f.get(url, {{"Authorization", "DPoP " + tokens.access_token.str()},
                                     {"DPoP", oidc::make_dpop_proof(key, "GET", url, std::chrono::system_clock::now(),
                                                                    std::nullopt, tokens.access_token)}});
         CHECK(ok.status == 200);
