@@ -6,6 +6,9 @@
 #   ./run.sh bench    build and run the benchmarks (bench storage|oidc|session|instant [options]: one)
 #   ./run.sh bench peer [options]  side by side with Inrupt's Node library (bench/peer/README.md)
 #   ./run.sh coverage build with coverage (build-coverage/), run the suite, report per file (gcovr)
+#   ./run.sh asan     the whole suite under AddressSanitizer + UBSan, clang 19 (build-asan/)
+#   ./run.sh tsan     the concurrency suites under ThreadSanitizer, clang 19 (build-tsan/)
+#   ./run.sh fuzz     each libFuzzer target for FUZZ_SECONDS (default 30) (build-asan/)
 #   ./run.sh build    only build (into build/)
 #   ./run.sh deps     only install the packages
 #
@@ -44,16 +47,29 @@ deps() {
     fi
 }
 
-build() {
+configure() {
     deps
     if [ ! -f "$BUILD_DIR/build.ninja" ]; then
         log "configuring $BUILD_DIR"
-        # shellcheck disable=SC2086
-        meson setup "$BUILD_DIR" ${MESON_ARGS:-} >/dev/null
+        eval "meson setup \"\$BUILD_DIR\" ${MESON_ARGS:-}" >/dev/null
     fi
+}
+
+build() {
+    configure
     log "building"
     ninja -C "$BUILD_DIR"
 }
+
+# Sanitizer builds: shared by asan, fuzz and tsan. The library is shared, so its sanitizer
+# symbols resolve in the programs (b_lundef=false).
+SANITIZER_ARGS="-Dbuildtype=plain -Db_lundef=false"
+# The suites ThreadSanitizer runs, and the programs they need.
+TSAN_SUITES=(storage_concurrency file_storage sqlite_storage redis_storage encrypted_storage session_manager
+             keep_alive session_lifecycle http_client)
+TSAN_TARGETS=(tests/storage_worker tests/storage_concurrency_test tests/file_storage_test tests/sqlite_storage_test
+              tests/redis_storage_test tests/encrypted_storage_test tests/session/session_manager_test
+              tests/session/keep_alive_test tests/session/session_lifecycle_test tests/http/http_client_test)
 
 case "${1:-}" in
 deps) deps ;;
@@ -84,6 +100,36 @@ coverage)
         --html-details build-coverage/coverage/index.html --print-summary --txt build-coverage/coverage/summary.txt
     log "report: build-coverage/coverage/index.html, build-coverage/coverage/summary.txt"
     ;;
+asan | fuzz)
+    # One clang build serves both: ASan + UBSan (every finding halts), libFuzzer's coverage hooks
+    # in everything, the fuzz programs linked with libFuzzer. -O1 keeps it quick to build and run.
+    PACKAGES+=(clang-19 libclang-rt-19-dev)
+    what=$1
+    shift
+    BUILD_DIR=build-asan CXX=clang++-19 CC=clang-19 MESON_ARGS="$SANITIZER_ARGS -Db_sanitize=address,undefined \
+        -Dcpp_args='-O1 -gline-tables-only -fno-omit-frame-pointer -fno-sanitize-recover=all' \
+        -Dcpp_link_args=-fno-sanitize-recover=all -Dfuzzing=true" build
+    if [ "$what" = asan ]; then
+        log "running the test suite under AddressSanitizer + UndefinedBehaviorSanitizer"
+        ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1} \
+            meson test -C build-asan --no-rebuild --print-errorlogs --no-suite fuzz --timeout-multiplier 3 "$@"
+    else
+        log "fuzzing each target for ${FUZZ_SECONDS:-30} s"
+        meson test -C build-asan --no-rebuild --print-errorlogs --suite fuzz "$@"
+    fi
+    ;;
+tsan)
+    # The suites that run threads against shared state, under ThreadSanitizer. Only their programs
+    # are built (the library and its Beast half included).
+    PACKAGES+=(clang-19 libclang-rt-19-dev)
+    shift
+    BUILD_DIR=build-tsan CXX=clang++-19 CC=clang-19 MESON_ARGS="$SANITIZER_ARGS -Db_sanitize=thread \
+        -Dcpp_args='-O1 -gline-tables-only -fno-omit-frame-pointer' -Dbenchmarks=false" configure
+    ninja -C build-tsan "${TSAN_TARGETS[@]}"
+    log "running the concurrency suites under ThreadSanitizer"
+    TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+        meson test -C build-tsan --no-rebuild --print-errorlogs --timeout-multiplier 3 "${TSAN_SUITES[@]}" "$@"
+    ;;
 bench)
     build
     shift
@@ -98,7 +144,7 @@ bench)
     esac
     ;;
 *)
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
