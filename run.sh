@@ -108,7 +108,7 @@ asan | fuzz)
     shift
     BUILD_DIR=build-asan CXX=clang++-19 CC=clang-19 MESON_ARGS="$SANITIZER_ARGS -Db_sanitize=address,undefined \
         -Dcpp_args='-O1 -gline-tables-only -fno-omit-frame-pointer -fno-sanitize-recover=all' \
-        -Dcpp_link_args=-fno-sanitize-recover=all -Dfuzzing=true" build
+        -Dcpp_link_args=-fno-sanitize-recover=all -Dfuzzing=true -Dbenchmarks=false" build
     if [ "$what" = asan ]; then
         log "running the test suite under AddressSanitizer + UndefinedBehaviorSanitizer"
         ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1} \
