@@ -16,12 +16,16 @@ namespace multisession::cli {
 std::optional<import_entry> parse_import_line(const std::string& line, std::size_t number, bool sealing) {
     const auto where = "line " + std::to_string(number) + ": ";
     if (line.find_first_not_of(" \t") == std::string::npos) return std::nullopt;
-    const auto doc = nlohmann::json::parse(line, nullptr, false);
-    if (doc.is_discarded()) throw command_error(exit_bad_input, where + "not valid JSON");
-    if (!doc.is_object()) throw command_error(exit_bad_input, where + "not a JSON object");
-    // The library's reader refuses a member named twice (which one would win is a guess).
-    if (!oidc::detail::try_parse_json_object(line))
+    // The library's reader, which refuses a member named twice (which one would win is a guess).
+    // Only a line it refuses is read again, to say why.
+    const auto parsed = oidc::detail::try_parse_json_object(line);
+    if (!parsed) {
+        const auto doc = nlohmann::json::parse(line, nullptr, false);
+        if (doc.is_discarded()) throw command_error(exit_bad_input, where + "not valid JSON");
+        if (!doc.is_object()) throw command_error(exit_bad_input, where + "not a JSON object");
         throw command_error(exit_bad_input, where + "a member is named twice, or the object is nested too deeply");
+    }
+    const auto& doc = *parsed;
     auto field = [&](const char* plain, const char* encoded) {
         const bool has_plain = doc.contains(plain), has_encoded = doc.contains(encoded);
         if (has_plain == has_encoded)
