@@ -8,6 +8,7 @@
 #include <openssl/core_names.h>
 
 #include <algorithm>
+#include <mutex>
 
 namespace multisession::oidc {
 namespace {
@@ -19,11 +20,30 @@ constexpr std::size_t jti_bytes = 16;
 
 [[noreturn]] void invalid(const std::string& what) { throw_openssl(oidc_errc::invalid_key, "DPoP key: " + what); }
 
-/// The private JWK text as a key pair, checked to be EC P-256 with `d`.
-jwk_key load_private(std::string_view private_jwk_json) {
-    auto loaded = parse_jwk(private_jwk_json);
+/// A private JWK, loaded: the key pair and its public JWK.
+struct loaded_pair {
+    shared_pkey key;
+    json public_jwk;
+};
+
+/// The private JWK text as a key pair, checked to be EC P-256 with `d`. The public JWK is built
+/// from the checked x and y, re-encoded: a proof must carry the canonical text, whatever the
+/// record's encoder did, or the provider's thumbprint of it would not be the bound one.
+loaded_pair load_private(std::string_view private_jwk_json) {
+    json document = json::parse(private_jwk_json, nullptr, false);
+    struct wipe_json {
+        json& value;
+        ~wipe_json() { cleanse_jwk(value); }
+    } wipe{document};
+    if (document.is_discarded()) throw_openssl(oidc_errc::invalid_key, "JWK: not JSON"); // as parse_jwk says it
+    auto loaded = parse_jwk(document);
     if (loaded.family != key_family::ec_p256 || !loaded.has_private) invalid("not an EC P-256 private JWK");
-    return loaded;
+    // parse_jwk checked that both are base64url of 32 bytes.
+    const auto canonical = [&](const char* member) {
+        return base64url_encode(base64url_decode(document.at(member).get_ref<const std::string&>()).value());
+    };
+    return {std::move(loaded.key),
+            json{{"alg", "ES256"}, {"crv", "P-256"}, {"kty", "EC"}, {"x", canonical("x")}, {"y", canonical("y")}}};
 }
 
 bool is_nonce_char(char c) {
@@ -34,11 +54,33 @@ bool is_nonce_char(char c) {
 
 } // namespace
 
-dpop_key::dpop_key(shared_pkey key) : key_(std::move(key)) {
-    public_jwk_ = ec_public_jwk(key_.get());
+struct dpop_key::state {
+    shared_pkey key;
+    json public_jwk;
+    std::string encoded_header;
+    mutable std::once_flag thumbprint_once;
+    mutable std::string thumbprint;
+};
+
+dpop_key::dpop_key(shared_pkey key, json public_jwk) {
+    auto s = std::make_shared<state>();
+    s->key = std::move(key);
+    s->public_jwk = std::move(public_jwk);
     // Inrupt's stored publicKey and proof headers carry the algorithm; the thumbprint ignores it.
-    public_jwk_["alg"] = "ES256";
-    thumbprint_ = jwk_thumbprint(public_jwk_);
+    s->public_jwk["alg"] = "ES256";
+    s->encoded_header = base64url_encode(json{{"alg", "ES256"}, {"jwk", s->public_jwk}, {"typ", "dpop+jwt"}}.dump());
+    state_ = std::move(s);
+}
+
+const json& dpop_key::public_jwk() const noexcept { return state_->public_jwk; }
+
+EVP_PKEY* dpop_key::native_handle() const noexcept { return state_->key.get(); }
+
+const std::string& dpop_key::encoded_proof_header() const noexcept { return state_->encoded_header; }
+
+const std::string& dpop_key::thumbprint() const {
+    std::call_once(state_->thumbprint_once, [&] { state_->thumbprint = jwk_thumbprint(state_->public_jwk); });
+    return state_->thumbprint;
 }
 
 dpop_key dpop_key::generate() {
@@ -47,15 +89,19 @@ dpop_key dpop_key::generate() {
     if (!context || EVP_PKEY_keygen_init(context.get()) != 1 ||
         EVP_PKEY_CTX_set_group_name(context.get(), "prime256v1") != 1 || EVP_PKEY_generate(context.get(), &raw) != 1)
         invalid("OpenSSL cannot generate an EC P-256 key");
-    return dpop_key(share(pkey_ptr(raw)));
+    auto key = share(pkey_ptr(raw));
+    auto jwk = ec_public_jwk(key.get());
+    return dpop_key(std::move(key), std::move(jwk));
 }
 
 dpop_key dpop_key::from_private_jwk(std::string_view private_jwk_json) {
-    return dpop_key(load_private(private_jwk_json).key);
+    auto loaded = load_private(private_jwk_json);
+    return dpop_key(std::move(loaded.key), std::move(loaded.public_jwk));
 }
 
 dpop_key dpop_key::from_jwk(std::string_view public_jwk_json, std::string_view private_jwk_json) {
-    dpop_key pair(load_private(private_jwk_json).key);
+    auto loaded = load_private(private_jwk_json);
+    dpop_key pair(std::move(loaded.key), std::move(loaded.public_jwk));
     const json stored = json::parse(public_jwk_json, nullptr, false);
     if (!stored.is_object()) invalid("the public JWK is not a JSON object");
     if (const auto alg = stored.find("alg"); alg != stored.end() && *alg != "ES256")
@@ -65,17 +111,18 @@ dpop_key dpop_key::from_jwk(std::string_view public_jwk_json, std::string_view p
     // coordinates); anything else takes the long way through a key import.
     const auto same = [&](const char* member) {
         const auto it = stored.find(member);
-        return it != stored.end() && it->is_string() && *it == pair.public_jwk_.at(member);
+        return it != stored.end() && it->is_string() && *it == pair.public_jwk().at(member);
     };
     if (same("kty") && same("crv") && same("x") && same("y")) return pair;
-    const auto loaded = parse_jwk(stored);
-    if (loaded.family != key_family::ec_p256 || ec_public_jwk(loaded.key.get()) != ec_public_jwk(pair.key_.get()))
+    const auto public_loaded = parse_jwk(stored);
+    if (public_loaded.family != key_family::ec_p256 ||
+        ec_public_jwk(public_loaded.key.get()) != ec_public_jwk(pair.native_handle()))
         invalid("the public JWK does not belong to the private key");
     return pair;
 }
 
 std::string dpop_key::private_jwk_json() const {
-    json jwk = ec_private_jwk(key_.get());
+    json jwk = ec_private_jwk(native_handle());
     struct wipe_json {
         json& value;
         ~wipe_json() { cleanse_jwk(value); }
@@ -111,8 +158,17 @@ std::string make_dpop_proof(const dpop_key& key, std::string_view htm, std::stri
         claims["nonce"] = std::string(*nonce);
     }
     if (access_token) claims["ath"] = dpop_ath(*access_token);
-    json header{{"typ", "dpop+jwt"}, {"jwk", key.public_jwk()}};
-    return sign_compact_jws(std::move(header), claims, key.native_handle(), jws_algorithm::es256);
+    std::string signing_input = key.encoded_proof_header();
+    signing_input += '.';
+    try {
+        signing_input += base64url_encode(claims.dump());
+    } catch (const json::exception&) {
+        throw error(oidc_errc::invalid_request, "DPoP proof: a claim value is not valid UTF-8");
+    }
+    const std::string signature = jws_sign(key.native_handle(), jws_algorithm::es256, signing_input);
+    signing_input += '.';
+    signing_input += base64url_encode(signature);
+    return signing_input;
 }
 
 } // namespace multisession::oidc

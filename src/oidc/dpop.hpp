@@ -13,8 +13,9 @@
 
 namespace multisession::oidc {
 
-/// An EC P-256 key pair for DPoP. Immutable after construction and cheap to copy (the EVP_PKEY is
-/// shared, reference counted): one value may sign proofs on many threads at once.
+/// An EC P-256 key pair for DPoP. Immutable after construction and cheap to copy (one reference
+/// counted state: the EVP_PKEY, the public JWK and the proofs' encoded header): one value may sign
+/// proofs on many threads at once.
 class dpop_key {
 public:
     /// A fresh key pair from OpenSSL's CSPRNG. Throws multisession::error(invalid_key) if
@@ -33,27 +34,32 @@ public:
 
     /// The public JWK as Inrupt stores it in `publicKey` and puts in proof headers:
     /// {"alg":"ES256","crv":"P-256","kty":"EC","x":...,"y":...}.
-    const nlohmann::json& public_jwk() const noexcept { return public_jwk_; }
+    const nlohmann::json& public_jwk() const noexcept;
 
     /// public_jwk() as compact JSON text.
-    std::string public_jwk_json() const { return public_jwk_.dump(); }
+    std::string public_jwk_json() const { return public_jwk().dump(); }
 
     /// The private JWK as compact JSON text ({"crv","d","kty","x","y"}, Inrupt's `privateKey`).
     /// A secret: store it (encrypted) and cleanse it; never log it.
     std::string private_jwk_json() const;
 
-    /// The RFC 7638 thumbprint of the public key: the `jkt` / `dpop_jkt` value.
-    const std::string& thumbprint() const noexcept { return thumbprint_; }
+    /// The RFC 7638 thumbprint of the public key: the `jkt` / `dpop_jkt` value. Computed on
+    /// first use (a refresh never needs it), then kept.
+    const std::string& thumbprint() const;
 
     /// The OpenSSL key, for signing. Valid as long as this object (or a copy) lives.
-    EVP_PKEY* native_handle() const noexcept { return key_.get(); }
+    EVP_PKEY* native_handle() const noexcept;
+
+    /// base64url of every proof's protected header {"alg":"ES256","jwk":...,"typ":"dpop+jwt"}:
+    /// the same for every proof of this key, so encoded once.
+    const std::string& encoded_proof_header() const noexcept;
 
 private:
-    explicit dpop_key(detail::shared_pkey key);
+    struct state;
+    /// `public_jwk`: the point's JWK ({crv, kty, x, y}, canonical base64url).
+    dpop_key(detail::shared_pkey key, nlohmann::json public_jwk);
 
-    detail::shared_pkey key_;
-    nlohmann::json public_jwk_;
-    std::string thumbprint_;
+    std::shared_ptr<const state> state_;
 };
 
 /// `url` as a DPoP `htu`: without query, fragment and user information (credentials never go

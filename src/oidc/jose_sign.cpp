@@ -144,21 +144,63 @@ std::string jws_sign(EVP_PKEY* key, jws_algorithm alg, std::string_view signing_
     return alg == jws_algorithm::es256 ? der_to_jose(signature) : signature;
 }
 
-bool jws_verify(EVP_PKEY* key, jws_algorithm alg, std::string_view signing_input, std::string_view signature) {
-    std::string der;
-    if (alg == jws_algorithm::es256) {
-        der = jose_to_der(signature);
-        if (der.empty()) {
-            ERR_clear_error();
-            return false;
-        }
-        signature = der;
+namespace {
+
+/// `signature` as OpenSSL takes it (DER for ES256) in `der`; false when it cannot be one.
+bool to_openssl_form(jws_algorithm alg, std::string_view& signature, std::string& der) {
+    if (alg != jws_algorithm::es256) return true;
+    der = jose_to_der(signature);
+    if (der.empty()) {
+        ERR_clear_error();
+        return false;
     }
-    auto context = start(key, alg, false);
-    const bool valid = context && EVP_DigestVerify(context.get(), bytes_of(signature), signature.size(),
-                                                   bytes_of(signing_input), signing_input.size()) == 1;
+    signature = der;
+    return true;
+}
+
+bool finish_verify(EVP_MD_CTX* context, std::string_view signing_input, std::string_view signature) {
+    const bool valid = context != nullptr && EVP_DigestVerify(context, bytes_of(signature), signature.size(),
+                                                              bytes_of(signing_input), signing_input.size()) == 1;
     ERR_clear_error(); // a failed verification leaves entries behind
     return valid;
+}
+
+} // namespace
+
+bool jws_verify(EVP_PKEY* key, jws_algorithm alg, std::string_view signing_input, std::string_view signature) {
+    std::string der;
+    if (!to_openssl_form(alg, signature, der)) return false;
+    auto context = start(key, alg, false);
+    return finish_verify(context.get(), signing_input, signature);
+}
+
+jws_verifier::jws_verifier(std::shared_ptr<EVP_PKEY> key) : key_(std::move(key)) {}
+
+jws_verifier::~jws_verifier() {
+    for (auto* context : ready_) EVP_MD_CTX_free(context);
+}
+
+bool jws_verifier::verify(jws_algorithm alg, std::string_view signing_input, std::string_view signature) const {
+    std::string der;
+    if (!to_openssl_form(alg, signature, der)) return false;
+    const auto index = static_cast<std::size_t>(alg);
+    md_ctx_ptr context;
+    {
+        std::lock_guard lock(mutex_);
+        if (!tried_.at(index)) {
+            tried_[index] = true;
+            ready_[index] = start(key_.get(), alg, false).release(); // null: the key does not fit
+            ERR_clear_error();
+        }
+        if (ready_[index] != nullptr) {
+            context.reset(EVP_MD_CTX_new());
+            if (context && EVP_MD_CTX_copy_ex(context.get(), ready_[index]) != 1) context.reset();
+            ERR_clear_error();
+        }
+    }
+    // No copy (it failed, or the key does not fit): set up afresh, which also answers "no fit".
+    if (!context) context = start(key_.get(), alg, false);
+    return finish_verify(context.get(), signing_input, signature);
 }
 
 } // namespace multisession::oidc

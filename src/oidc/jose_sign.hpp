@@ -4,6 +4,9 @@
 
 #include <openssl/evp.h>
 
+#include <array>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,5 +41,27 @@ std::string jws_sign(EVP_PKEY* key, jws_algorithm alg, std::string_view signing_
 /// Whether `signature` (raw bytes, JOSE form) is a valid `alg` signature of `signing_input` under
 /// `key`. False as well when the key does not fit the algorithm. Never throws except bad_alloc.
 bool jws_verify(EVP_PKEY* key, jws_algorithm alg, std::string_view signing_input, std::string_view signature);
+
+/// jws_verify() for one key, many signatures: a provider's key checks every session's ID token.
+/// OpenSSL 3 looks up the digest and the signature algorithm by name each time a context is set
+/// up; here each algorithm's context is set up once, on first use, and copied for each signature.
+/// Thread-safe; holds a reference to the key.
+class jws_verifier {
+public:
+    explicit jws_verifier(std::shared_ptr<EVP_PKEY> key);
+    ~jws_verifier();
+    jws_verifier(const jws_verifier&) = delete;
+    jws_verifier& operator=(const jws_verifier&) = delete;
+
+    /// As jws_verify(key, alg, signing_input, signature).
+    bool verify(jws_algorithm alg, std::string_view signing_input, std::string_view signature) const;
+
+private:
+    std::shared_ptr<EVP_PKEY> key_;
+    mutable std::mutex mutex_;
+    /// By algorithm: the set-up context, or null before first use (or when it cannot be copied).
+    mutable std::array<EVP_MD_CTX*, 4> ready_{};
+    mutable std::array<bool, 4> tried_{};
+};
 
 } // namespace multisession::oidc

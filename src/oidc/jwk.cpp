@@ -278,6 +278,7 @@ jwks jwks::parse(const json& document) {
                 ++out.skipped_;
                 continue;
             }
+            key.verifier = std::make_shared<const jws_verifier>(key.key);
             out.by_kid_[key.kid].push_back(out.keys_.size());
             out.keys_.push_back(std::move(key));
         } catch (const error&) {

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,8 @@ struct jwk_key {
     std::string kid;          ///< empty when the JWK has no `kid`
     std::string alg;          ///< empty when the JWK has no `alg`
     std::string use;          ///< empty when the JWK has no `use`
+    /// Set for the keys of a jwks (a provider's keys verify many tokens); null otherwise.
+    std::shared_ptr<const jws_verifier> verifier;
 };
 
 /// Loads `jwk`: kty EC (crv P-256, x, y, optional d), RSA (n, e; at least 2048 bits) or OKP

@@ -160,7 +160,8 @@ json verify_jwt(std::string_view token, const jwks& keys, const jwt_expectations
     }
 
     const bool verified = std::any_of(candidates.begin(), candidates.end(), [&](const jwk_key* key) {
-        return jws_verify(key->key.get(), *alg, jws.signing_input, jws.signature);
+        return key->verifier ? key->verifier->verify(*alg, jws.signing_input, jws.signature)
+                             : jws_verify(key->key.get(), *alg, jws.signing_input, jws.signature);
     });
     if (!verified) invalid_token("signature does not verify");
 

@@ -12,11 +12,14 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 using namespace multisession;
 using namespace multisession::oidc;
@@ -293,6 +296,73 @@ TEST_CASE("DPoP proofs carry exactly the RFC 9449 header and claims") {
     CHECK(dpop_htu("https://pod.example/a/b") == "https://pod.example/a/b");
     CHECK(dpop_htu("https://pod.example?q") == "https://pod.example");
     CHECK(dpop_htu("https://pod.example/p@x/y") == "https://pod.example/p@x/y");
+}
+
+TEST_CASE("dpop_key: a stored pair with padded base64url gets the canonical public JWK") {
+    // The decoder tolerates trailing padding; the provider hashes the proof's jwk as sent, so the
+    // proof must carry the canonical (unpadded) text the thumbprint was bound to.
+    const std::string padded_x = stored_x + "=";
+    REQUIRE(base64url_decode(padded_x) == base64url_decode(stored_x));
+    std::string padded_private = stored_private;
+    padded_private.replace(padded_private.find(stored_x), stored_x.size(), padded_x);
+    const auto key = dpop_key::from_private_jwk(padded_private);
+    CHECK(key.public_jwk()["x"] == stored_x);
+    CHECK(key.thumbprint() == "ZePqs7U-uy-iJHV4odcUnFvpnz79h5l0yzYyzXBOs8I");
+    const json header = decode_part(make_dpop_proof(key, "GET", "https://pod.example/", fixed_now), 0);
+    CHECK(header["jwk"]["x"] == stored_x);
+    CHECK(dpop_key::from_jwk(stored_public, padded_private).public_jwk() == json::parse(stored_public));
+}
+
+TEST_CASE("jws_verifier: one set-up per algorithm, reused for every signature, from many threads") {
+    const auto rsa = generate("RSA", 2048);
+    const auto ec = dpop_key::generate();
+    const auto rsa_public = parse_jwk(rsa_jwk(rsa.get(), "r"));
+    const auto ec_public = parse_jwk(ec.public_jwk());
+    const jws_verifier rsa_verifier(rsa_public.key);
+    const jws_verifier ec_verifier(ec_public.key);
+
+    std::vector<std::pair<std::string, std::string>> signed_inputs; // ES256
+    for (int i = 0; i < 8; ++i) {
+        const std::string input = "input-" + std::to_string(i);
+        signed_inputs.emplace_back(input, jws_sign(ec.native_handle(), jws_algorithm::es256, input));
+    }
+    // The same verifier, again and again: a used context must not leak into the next check.
+    for (int round = 0; round < 3; ++round)
+        for (const auto& [input, signature] : signed_inputs) {
+            CHECK(ec_verifier.verify(jws_algorithm::es256, input, signature));
+            CHECK_FALSE(ec_verifier.verify(jws_algorithm::es256, input + "x", signature));
+            CHECK_FALSE(ec_verifier.verify(jws_algorithm::es256, input, signature.substr(1)));
+        }
+    // Another signature's input under this signature: refused.
+    CHECK_FALSE(ec_verifier.verify(jws_algorithm::es256, signed_inputs[0].first, signed_inputs[1].second));
+    // A key of another family: false, every time, whatever was set up before.
+    CHECK_FALSE(ec_verifier.verify(jws_algorithm::rs256, "a", std::string(256, 'x')));
+    CHECK_FALSE(ec_verifier.verify(jws_algorithm::eddsa, "a", std::string(64, 'x')));
+    CHECK_FALSE(rsa_verifier.verify(jws_algorithm::es256, "a", signed_inputs[0].second));
+
+    // RS256 and PS256 on one RSA key: each algorithm has its own context (PSS padding set on one).
+    const std::string input = "rsa input";
+    const auto rs = jws_sign(rsa.get(), jws_algorithm::rs256, input);
+    const auto ps = jws_sign(rsa.get(), jws_algorithm::ps256, input);
+    for (int round = 0; round < 2; ++round) {
+        CHECK(rsa_verifier.verify(jws_algorithm::rs256, input, rs));
+        CHECK(rsa_verifier.verify(jws_algorithm::ps256, input, ps));
+        CHECK_FALSE(rsa_verifier.verify(jws_algorithm::rs256, input, ps));
+        CHECK_FALSE(rsa_verifier.verify(jws_algorithm::ps256, input, rs));
+    }
+
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 50; ++i) {
+                const auto& [in, signature] = signed_inputs[static_cast<std::size_t>((t + i) % 8)];
+                if (!ec_verifier.verify(jws_algorithm::es256, in, signature)) ++wrong;
+                if (ec_verifier.verify(jws_algorithm::es256, in + "!", signature)) ++wrong;
+            }
+        });
+    for (auto& thread : threads) thread.join();
+    CHECK(wrong.load() == 0);
 }
 
 TEST_CASE("DPoP jti values are unique") {
