@@ -632,7 +632,7 @@ double breakdown(store_kind kind, const settings& s, const std::vector<stored_ke
             auto [e, res] = io.send(std::move(req));
             if (e || res.status != 200) throw std::runtime_error("instant server failed");
         };
-        for (std::size_t i = 0; i < 50; ++i)
+        for (std::size_t i = 0; i < std::min<std::size_t>(samples, 50); ++i) // warm-up, within the samples
             round_trip(i);
         const double c0 = this_thread_cpu_seconds() + clock_seconds(io_clock);
         const auto w0 = clock_type::now();

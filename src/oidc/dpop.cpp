@@ -30,20 +30,16 @@ struct loaded_pair {
 /// from the checked x and y, re-encoded: a proof must carry the canonical text, whatever the
 /// record's encoder did, or the provider's thumbprint of it would not be the bound one.
 loaded_pair load_private(std::string_view private_jwk_json) {
-    json document = json::parse(private_jwk_json, nullptr, false);
-    struct wipe_json {
-        json& value;
-        ~wipe_json() { cleanse_jwk(value); }
-    } wipe{document};
-    if (document.is_discarded()) throw_openssl(oidc_errc::invalid_key, "JWK: not JSON"); // as parse_jwk says it
-    auto loaded = parse_jwk(document);
-    if (loaded.family != key_family::ec_p256 || !loaded.has_private) invalid("not an EC P-256 private JWK");
-    // parse_jwk checked that both are base64url of 32 bytes.
-    const auto canonical = [&](const char* member) {
-        return base64url_encode(base64url_decode(document.at(member).get_ref<const std::string&>()).value());
-    };
-    return {std::move(loaded.key),
-            json{{"alg", "ES256"}, {"crv", "P-256"}, {"kty", "EC"}, {"x", canonical("x")}, {"y", canonical("y")}}};
+    json public_jwk;
+    auto loaded = parse_jwk(private_jwk_json, [&](const json& document, const jwk_key& key) {
+        if (key.family != key_family::ec_p256 || !key.has_private) invalid("not an EC P-256 private JWK");
+        // parse_jwk checked that both are base64url of 32 bytes.
+        const auto canonical = [&](const char* member) {
+            return base64url_encode(base64url_decode(document.at(member).get_ref<const std::string&>()).value());
+        };
+        public_jwk = json{{"alg", "ES256"}, {"crv", "P-256"}, {"kty", "EC"}, {"x", canonical("x")}, {"y", canonical("y")}};
+    });
+    return {std::move(loaded.key), std::move(public_jwk)};
 }
 
 bool is_nonce_char(char c) {

@@ -198,14 +198,16 @@ jwk_key parse_jwk(const json& jwk) {
     return out;
 }
 
-jwk_key parse_jwk(std::string_view text) {
+jwk_key parse_jwk(std::string_view text, const std::function<void(const json&, const jwk_key&)>& inspect) {
     json document = json::parse(text, nullptr, false);
     struct wipe_json {
         json& value;
         ~wipe_json() { cleanse_jwk(value); }
     } wipe{document};
     if (document.is_discarded()) invalid("not JSON");
-    return parse_jwk(document);
+    auto key = parse_jwk(document);
+    if (inspect) inspect(document, key);
+    return key;
 }
 
 json ec_public_jwk(EVP_PKEY* key) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -36,7 +37,10 @@ struct jwk_key {
 jwk_key parse_jwk(const nlohmann::json& jwk);
 
 /// Parses `text` as JSON, then as parse_jwk(). The caller owns (and should cleanse) `text`.
-jwk_key parse_jwk(std::string_view text);
+/// `inspect`, when given, sees the document and the loaded key before the document is wiped: for
+/// members the key does not keep.
+jwk_key parse_jwk(std::string_view text,
+                  const std::function<void(const nlohmann::json& document, const jwk_key& key)>& inspect = {});
 
 /// The public JWK of an EC P-256 key: {"crv":"P-256","kty":"EC","x":...,"y":...}.
 /// Throws multisession::error(invalid_key) for any other key.
