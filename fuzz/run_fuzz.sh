@@ -8,5 +8,7 @@ set -euo pipefail
 program=$1 work=$2
 shift 2
 mkdir -p "$work/corpus" "$work/artifacts"
+# -error_exitcode: libFuzzer's default, 77, is what meson reads as "skipped": a crash must fail.
 exec "$program" -max_total_time="${FUZZ_SECONDS:-30}" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+    -error_exitcode=1 \
     -artifact_prefix="$work/artifacts/" "$work/corpus" "$@"

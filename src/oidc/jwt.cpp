@@ -173,7 +173,17 @@ std::string webid_from_claims(const json& claims) {
     if (claims.is_object()) {
         for (const char* name : {"webid", "sub"}) {
             const auto it = claims.find(name);
-            if (it != claims.end() && is_http_url(*it)) return it->get<std::string>();
+            if (it != claims.end() && is_http_url(*it)) {
+                // The scheme is case-insensitive (RFC 3986 section 3.1); its normal form is lower
+                // case. One identity must have one spelling: WebIDs are compared as strings (the
+                // WebID entries, access rules).
+                auto webid = it->get<std::string>();
+                const auto scheme_end = webid.begin() + static_cast<std::ptrdiff_t>(webid.find(':')); // "http" or "https"
+                std::transform(webid.begin(), scheme_end, webid.begin(), [](char c) {
+                    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+                });
+                return webid;
+            }
         }
     }
     throw error(oidc_errc::missing_webid, "ID token: no 'webid' claim and 'sub' is not an http(s) URL");

@@ -598,7 +598,10 @@ TEST_CASE("WebID from claims") {
     CHECK(webid_from_claims(json{{"webid", "https://pod.example/profile#me"}, {"sub", "abc"}}) ==
           "https://pod.example/profile#me");
     CHECK(webid_from_claims(json{{"sub", "https://pod.example/profile#me"}}) == "https://pod.example/profile#me");
-    CHECK(webid_from_claims(json{{"sub", "HTTP://pod.example/me"}}) == "HTTP://pod.example/me");
+    // The scheme is case-insensitive: one identity, one spelling (its normal form, lower case).
+    // The rest is kept as the provider wrote it.
+    CHECK(webid_from_claims(json{{"sub", "HTTP://pod.example/me"}}) == "http://pod.example/me");
+    CHECK(webid_from_claims(json{{"webid", "httPs://Pod.example/Me#I"}}) == "https://Pod.example/Me#I");
     CHECK(webid_from_claims(json{{"webid", "not a url"}, {"sub", "http://pod.example/me"}}) == "http://pod.example/me");
     CHECK(webid_from_claims(json{{"webid", 7}, {"sub", "https://pod.example/me"}}) == "https://pod.example/me");
     for (const json& claims : {json{{"sub", "user-123"}}, json{{"sub", "urn:uuid:1"}}, json{{"sub", "https://"}},
