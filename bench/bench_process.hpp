@@ -21,13 +21,23 @@ inline double seconds_since(clock_type::time_point start) {
     return std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
-/// User + system CPU time of the whole process, in seconds.
-inline double process_cpu_seconds() {
+/// CPU time of the whole process, in seconds: in user space and in the kernel.
+struct cpu_times {
+    double user = 0;
+    double system = 0;
+    double total() const { return user + system; }
+    cpu_times operator-(const cpu_times& o) const { return {user - o.user, system - o.system}; }
+};
+
+inline cpu_times process_cpu_times() {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
     auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6; };
-    return sec(ru.ru_utime) + sec(ru.ru_stime);
+    return {sec(ru.ru_utime), sec(ru.ru_stime)};
 }
+
+/// User + system CPU time of the whole process, in seconds.
+inline double process_cpu_seconds() { return process_cpu_times().total(); }
 
 /// The kernel's ids of this process's threads (/proc/self/task).
 inline std::set<long> thread_ids() {

@@ -2,7 +2,7 @@
 //
 //   instant_bench [--n N]... [--store memory|sqlite|both] [--concurrency C] [--threads T]
 //                 [--alg ES256|RS256] [--growth] [--growth-max N] [--sqlite-rehydrate-max N]
-//                 [--memory-n N] [--samples S] [--store-dir DIR]
+//                 [--memory-n N] [--samples S] [--store-dir DIR] [--sqlite-page-size BYTES]
 //
 //   --n N                   sessions per run; repeatable (default 2000 and 10000)
 //   --store S               memory, sqlite (synchronous=normal) or both (default both)
@@ -19,6 +19,7 @@
 //                           (default 1000000; 0 skips it)
 //   --samples S             iterations of each step timed alone (default 2000)
 //   --store-dir DIR         where SQLite files go (default $TMPDIR or /tmp); removed afterwards
+//   --sqlite-page-size B    page size of the SQLite files (default: the store's own default)
 //
 // The token endpoint is the embedded test issuer in its presigned_refresh mode: every refresh
 // token it mints comes with its whole answer (successor refresh token, access token, ID token)
@@ -124,13 +125,14 @@ struct settings {
     std::size_t memory_n = 1'000'000;
     std::size_t samples = 2000;
     std::filesystem::path dir;
+    std::size_t sqlite_page_size = 0; // 0: the store's default
 };
 
 [[noreturn]] void usage(const std::string& message) {
     std::fprintf(stderr,
                  "instant_bench: %s\nusage: instant_bench [--n N]... [--store memory|sqlite|both] [--concurrency C] "
                  "[--threads T] [--storage-threads S] [--alg ES256|RS256] [--growth] [--growth-max N] [--sqlite-rehydrate-max N] "
-                 "[--memory-n N] [--samples S] [--store-dir DIR]\n",
+                 "[--memory-n N] [--samples S] [--store-dir DIR] [--sqlite-page-size BYTES]\n",
                  message.c_str());
     std::exit(2);
 }
@@ -178,6 +180,8 @@ settings parse(int argc, char** argv) {
             s.samples = number(false);
         } else if (arg == "--store-dir") {
             s.dir = value;
+        } else if (arg == "--sqlite-page-size") {
+            s.sqlite_page_size = number(false);
         } else {
             usage("unknown option " + arg);
         }
@@ -405,6 +409,9 @@ void seed_sessions(seeder& out, test::test_issuer* issuer, const std::string& is
 }
 
 enum class store_kind { memory, sqlite };
+
+/// The query of every SQLite store's URI (--sqlite-page-size adds to it).
+std::string sqlite_query = "?synchronous=normal";
 const char* name_of(store_kind k) { return k == store_kind::memory ? "memory" : "sqlite normal"; }
 
 /// A fresh store of `kind` (SQLite: a new file under `dir`, synchronous=normal).
@@ -415,7 +422,7 @@ std::shared_ptr<ms::storage> open_store(store_kind kind, const std::filesystem::
         return ms::make_memory_storage();
     }
     file = dir / ("instant-" + std::to_string(serial) + ".db");
-    return ms::open_storage("sqlite:" + file->string() + "?synchronous=normal");
+    return ms::open_storage("sqlite:" + file->string() + sqlite_query);
 }
 
 // ---- one rehydration run --------------------------------------------------------------------------
@@ -826,6 +833,7 @@ void growth(const settings& s, std::vector<stored_key>& keys, const std::filesys
 
 int main(int argc, char** argv) {
     const settings s = parse(argc, argv);
+    if (s.sqlite_page_size != 0) sqlite_query += "&page_size=" + std::to_string(s.sqlite_page_size);
     std::optional<test::temp_dir> scratch_holder;
     try {
         scratch_holder.emplace(s.dir, "instant-bench");

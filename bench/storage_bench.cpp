@@ -84,6 +84,7 @@ struct settings {
     std::size_t threads = 4;
     std::size_t n_redis = 50'000;
     bool redis_aof = false;
+    std::size_t sqlite_page_size = multisession::sqlite_storage_options{}.page_size;
 
     [[nodiscard]] bool runs(const std::string& family) const { return only.count(family) != 0; }
 };
@@ -92,7 +93,8 @@ struct settings {
     std::fprintf(
         stderr,
         "storage_bench: %s\nusage: storage_bench [--n N] [--n-durable N] [--large N]... [--dir PATH]\n"
-        "                     [--only memory,file,sqlite,redis] [--threads T] [--n-redis N] [--redis-aof yes|no]\n",
+        "                     [--only memory,file,sqlite,redis] [--threads T] [--n-redis N] [--redis-aof yes|no]\n"
+        "                     [--sqlite-page-size BYTES]\n",
         message);
     std::exit(2);
 }
@@ -101,6 +103,7 @@ void help() {
     std::printf(
         "usage: storage_bench [--n N] [--n-durable N] [--large N]... [--dir PATH]\n"
         "                     [--only memory,file,sqlite,redis] [--threads T] [--n-redis N] [--redis-aof yes|no]\n"
+        "                     [--sqlite-page-size BYTES]\n"
         "  --n N          operations per phase, non-durable backends (default 200000)\n"
         "  --n-durable N  operations per phase, file durable and sqlite full (default 20000)\n"
         "  --large N      a size for the enumeration/removal runs; repeatable (default 100000 and 1000000)\n"
@@ -109,6 +112,8 @@ void help() {
         "  --threads T    client threads of the multi-threaded Redis rows, redis-benchmark -c (default 4)\n"
         "  --n-redis N    operations per phase for Redis, over all threads (default 50000)\n"
         "  --redis-aof X  yes|no: Redis operations again with appendonly yes, appendfsync everysec (default no)\n"
+        "  --sqlite-page-size BYTES  page size of the SQLite files, the store's and raw SQLite's (default: the\n"
+        "                 store's, 16384)\n"
         "Redis: a redis-server of its own on 127.0.0.1 ($MULTISESSION_REDIS_SERVER, else from PATH) and\n"
         "redis-benchmark ($MULTISESSION_REDIS_BENCHMARK, else from PATH).\n");
 }
@@ -162,6 +167,8 @@ settings parse(int argc, char** argv) {
         } else if (arg == "--redis-aof") {
             if (value != "yes" && value != "no") usage("--redis-aof takes yes or no");
             s.redis_aof = value == "yes";
+        } else if (arg == "--sqlite-page-size") {
+            s.sqlite_page_size = number();
         } else {
             usage(("unknown option " + arg).c_str());
         }
@@ -201,6 +208,9 @@ double seconds_since(clock_type::time_point start) {
 
 // ---- raw SQLite baseline -------------------------------------------------------------------------
 
+/// The page size of every SQLite file of this run (--sqlite-page-size): the store's and raw SQLite's.
+std::size_t sqlite_page_size = multisession::sqlite_storage_options{}.page_size;
+
 void check(int rc, sqlite3* db, const char* what) {
     if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
         throw std::runtime_error(std::string(what) + ": " + sqlite3_errmsg(db));
@@ -212,6 +222,7 @@ public:
         check(sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                               nullptr),
               db_, "open");
+        exec(("PRAGMA page_size=" + std::to_string(sqlite_page_size)).c_str());
         exec("PRAGMA journal_mode=WAL");
         exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
         // The store's other per-connection pragmas, so the comparison measures the store's own cost.
@@ -312,6 +323,7 @@ std::vector<backend> backends() {
         return [mode](const std::filesystem::path& where) {
             sqlite_storage_options options;
             options.synchronous = mode;
+            options.page_size = sqlite_page_size;
             return make_sqlite_storage(where.string() + ".db", options);
         };
     };
@@ -412,6 +424,7 @@ mixed_figures run_mixed(const std::filesystem::path& file, multisession::sqlite_
     multisession::sqlite_storage_options options;
     options.synchronous = mode;
     options.max_connections = max_connections;
+    options.page_size = sqlite_page_size;
     auto store = multisession::make_sqlite_storage(file, options);
     for (std::size_t i = 0; i < n; ++i) store->set(keys[i], value_a);
 
@@ -1001,6 +1014,7 @@ void run_redis_large(const settings& s, const std::vector<std::string>& keys, mu
 
 int main(int argc, char** argv) {
     const settings s = parse(argc, argv);
+    sqlite_page_size = s.sqlite_page_size;
     std::optional<multisession::test::temp_dir> scratch_holder;
     try {
         scratch_holder.emplace(s.dir, "storage-bench");

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <fstream>
 
 using namespace multisession;
 using multisession::test::temp_dir;
@@ -45,6 +46,13 @@ TEST_CASE("file: and sqlite: in all their spellings reach the same data") {
     open_storage("sqlite:" + db)->set("k", "sqlite-value");
     CHECK(open_storage("sqlite://" + db + "?synchronous=normal&busy_timeout_ms=100")->get("k") == "sqlite-value");
     CHECK(open_storage("sqlite:" + db + "?max_connections=1")->get("k") == "sqlite-value");
+    const auto small = (std::filesystem::path(db).parent_path() / "small-pages.db").string();
+    open_storage("sqlite:" + small + "?page_size=8192")->set("k", "v");
+    // The page size is the big-endian 16-bit number at offset 16 of the file's header.
+    std::ifstream header(small, std::ios::binary);
+    char bytes[18] = {};
+    REQUIRE(header.read(bytes, sizeof bytes));
+    CHECK(((static_cast<unsigned char>(bytes[16]) << 8) | static_cast<unsigned char>(bytes[17])) == 8192);
     CHECK(std::filesystem::is_regular_file(db));
 }
 
@@ -89,6 +97,9 @@ TEST_CASE("malformed and unknown URIs are clear errors") {
     CHECK(uri_error("sqlite:/tmp/x.db?synchronous=sometimes").find("synchronous must be") != std::string::npos);
     CHECK(uri_error("sqlite:/tmp/x.db?busy_timeout_ms=-5").find("busy_timeout_ms") != std::string::npos);
     CHECK(uri_error("sqlite:/tmp/x.db?max_connections=0").find("max_connections") != std::string::npos);
+    CHECK(uri_error("sqlite:/tmp/x.db?page_size=256").find("page_size") != std::string::npos);
+    CHECK(uri_error("sqlite:/tmp/x.db?page_size=100000").find("page_size") != std::string::npos);
+    CHECK(uri_error("sqlite:/tmp/x.db?page_size=3000").find("page_size must be a power of two") != std::string::npos);
     CHECK(uri_error("file:/tmp/x?durable=maybe").find("durable must be") != std::string::npos);
     CHECK(uri_error("file:/tmp/x?durable").find("name=value") != std::string::npos);
     CHECK(uri_error("file:/tmp/x?prefix=a&prefix=b").find("given twice") != std::string::npos);

@@ -250,6 +250,40 @@ TEST_CASE("sqlite: an empty existing file is adopted; bad options are refused") 
               .code() == storage_errc::io_error);
 }
 
+TEST_CASE("sqlite: a new file gets the configured page size; an existing file keeps its own") {
+    temp_dir dir;
+    manual_clock clock;
+    // The default, in a new file.
+    multisession::make_sqlite_storage(dir / "default.db", fast_options(clock))->set("a", "1");
+    CHECK(raw_db(dir / "default.db").one("PRAGMA page_size") ==
+          std::to_string(multisession::sqlite_storage_options{}.page_size));
+
+    auto options = fast_options(clock);
+    options.page_size = 4096;
+    {
+        auto store = multisession::make_sqlite_storage(dir / "small.db", options);
+        store->set("a", std::string(10000, 'x')); // spans pages
+    }
+    CHECK(raw_db(dir / "small.db").one("PRAGMA page_size") == "4096");
+
+    // Reopened with another page size: the file is not rewritten, its data is all there.
+    options.page_size = 32768;
+    {
+        auto store = multisession::make_sqlite_storage(dir / "small.db", options);
+        CHECK(store->get("a") == std::string(10000, 'x'));
+        store->set("b", "2");
+    }
+    CHECK(raw_db(dir / "small.db").one("PRAGMA page_size") == "4096");
+
+    for (const std::size_t bad : {std::size_t{0}, std::size_t{256}, std::size_t{3000}, std::size_t{131072}}) {
+        options.page_size = bad;
+        const auto e = caught([&] { multisession::make_sqlite_storage(dir / "bad.db", options); });
+        CHECK(e.code() == storage_errc::invalid_configuration);
+        CHECK(std::string(e.what()).find("page_size") != std::string::npos);
+    }
+    CHECK_FALSE(std::filesystem::exists(dir / "bad.db"));
+}
+
 TEST_CASE("sqlite: prefix upper bounds") {
     using multisession::detail::prefix_upper_bound;
     CHECK_FALSE(prefix_upper_bound(""));

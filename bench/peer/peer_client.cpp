@@ -34,7 +34,7 @@
 //
 // Output, one line:
 //   {"contender":"multisession","store":"sqlite","n":N,"listed":L,"ok":K,"failed":F,
-//    "list_ms":x,"rehydrate_s":x,"clear_ms":x,"cpu_s":x,
+//    "list_ms":x,"rehydrate_s":x,"clear_ms":x,"cpu_s":x,"cpu_user_s":x,"cpu_system_s":x,
 //    "storage_ops":{"list":a,"rehydrate":b,"clear":c},
 //    "storage_ops_by_kind":{"get":..,...},          (the rehydrate phase)
 //    "token_requests":R,                             (the manager's refreshes started)
@@ -76,7 +76,8 @@
 
 namespace ms = multisession;
 using clock_type = std::chrono::steady_clock;
-using multisession::bench::process_cpu_seconds;
+using multisession::bench::cpu_times;
+using multisession::bench::process_cpu_times;
 using multisession::bench::seconds_since;
 
 namespace {
@@ -396,11 +397,11 @@ int run(const settings& s) {
         if (done % step == 0 || done == total)
             std::fprintf(stderr, "peer_client run: rehydrated %zu/%zu\n", done, total);
     };
-    const double cpu_before = process_cpu_seconds();
+    const cpu_times cpu_before = process_cpu_times();
     start = clock_type::now();
     auto results = manager.rehydrate(ids, batch);
     const double rehydrate_s = seconds_since(start);
-    const double cpu_s = process_cpu_seconds() - cpu_before;
+    const cpu_times cpu = process_cpu_times() - cpu_before;
     const op_counts before_clear = counted->snapshot();
 
     std::size_t ok = 0;
@@ -448,7 +449,9 @@ int run(const settings& s) {
     line["list_ms"] = rounded(list_s * 1e3, 3);
     line["rehydrate_s"] = rounded(rehydrate_s, 6);
     line["clear_ms"] = rounded(clear_s * 1e3, 3);
-    line["cpu_s"] = rounded(cpu_s, 6);
+    line["cpu_s"] = rounded(cpu.total(), 6);
+    line["cpu_user_s"] = rounded(cpu.user, 6);
+    line["cpu_system_s"] = rounded(cpu.system, 6);
     line["storage_ops"] = {
         {"list", list_ops.total()}, {"rehydrate", rehydrate_ops.total()}, {"clear", clear_ops.total()}};
     line["storage_ops_by_kind"] = by_kind(rehydrate_ops);

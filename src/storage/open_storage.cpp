@@ -221,6 +221,10 @@ storage_location parse_storage_uri(std::string_view uri) {
         if (auto ms = query.take_count("busy_timeout_ms", 0, 3'600'000))
             out.sqlite.busy_timeout = std::chrono::milliseconds(*ms);
         if (auto n = query.take_count("max_connections", 1, 256)) out.sqlite.max_connections = *n;
+        if (auto n = query.take_count("page_size", 512, 65536)) {
+            if ((*n & (*n - 1)) != 0) bad_uri(uri, "page_size must be a power of two");
+            out.sqlite.page_size = *n;
+        }
     } else if (parsed.scheme == "redis") {
         parse_redis_location(uri, parsed, out.redis);
         // timeout_ms bounds both the connect and each command; connect_timeout_ms overrides the former.

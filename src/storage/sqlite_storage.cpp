@@ -198,7 +198,8 @@ public:
           busy_timeout_(options.busy_timeout),
           // More connections than this cannot help (one writer, readers bounded by cores) and
           // would only hold memory; the bound also lets the pool reserve its slots up front.
-          max_connections_(std::min<std::size_t>(options.max_connections, 256)) {
+          max_connections_(std::min<std::size_t>(options.max_connections, 256)),
+          page_size_(options.page_size) {
         // A relative name is anchored at "./" so that SQLite cannot read it as a special name
         // (":memory:", or a "file:" URI when URI names are enabled by default).
         file_ = (file.is_relative() ? std::filesystem::path(".") / file : file).string();
@@ -210,6 +211,9 @@ public:
             throw error(storage_errc::invalid_configuration, open_context_ + ": max_connections must be at least 1");
         if (busy_timeout_.count() < 0)
             throw error(storage_errc::invalid_configuration, open_context_ + ": negative busy_timeout");
+        if (page_size_ < 512 || page_size_ > 65536 || (page_size_ & (page_size_ - 1)) != 0)
+            throw error(storage_errc::invalid_configuration,
+                        open_context_ + ": page_size must be a power of two from 512 to 65536");
 
         create_private_file();
         idle_.reserve(max_connections_); // so that give_back, which is noexcept, never allocates
@@ -591,6 +595,10 @@ private:
     /// Switches the file to WAL, and creates our schema in an empty database or checks that an
     /// existing one is ours.
     void prepare_database(connection& db, const sqlite_context& where) const {
+        // The page size takes effect only in a database that has no page yet (the switch to WAL
+        // below writes the first one); a file that exists keeps its own, and the pragma is then
+        // a no-op.
+        db.exec(("PRAGMA page_size=" + std::to_string(page_size_)).c_str(), where);
         // The journal mode is persistent in the file: set once, seen by every later connection.
         // It must be changed outside a transaction. This is also the first read of the file, where
         // a file that is not a database is found (SQLITE_NOTADB -> corrupt_record).
@@ -668,6 +676,7 @@ private:
     sqlite_synchronous synchronous_;
     std::chrono::milliseconds busy_timeout_;
     std::size_t max_connections_;
+    std::size_t page_size_;
 
     write_gate write_gate_;
 

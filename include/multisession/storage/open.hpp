@@ -26,7 +26,8 @@ struct open_storage_options {
 ///                                   the file backend; query: durable=true|false
 ///   sqlite:/abs/file.db  sqlite:rel.db  sqlite:///abs/file.db
 ///                                   the SQLite backend; query: synchronous=full|normal,
-///                                   busy_timeout_ms=N, max_connections=N
+///                                   busy_timeout_ms=N, max_connections=N, page_size=N (of a
+///                                   file it creates)
 ///   redis://[user:password@]host[:port][/db]
 ///                                   the Redis backend (port 6379 and database 0 by default; user
 ///                                   and password percent-encoded); query: timeout_ms=N (connect
