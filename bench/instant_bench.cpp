@@ -274,9 +274,19 @@ protected:
         else
             inner_->for_each_key(prefix, [&](std::string_view k) { return visit(k, {}); });
     }
+    void do_scan_where(std::string_view prefix, const ms::value_filter& keep, const ms::entry_visitor& visit,
+                       ms::time_point) override {
+        ++counts.scan;
+        inner_->for_each_key_where(prefix, keep, [&](std::string_view k) { return visit(k, {}); });
+    }
     std::size_t do_remove_prefix(std::string_view prefix, ms::time_point) override {
         ++counts.remove_prefix;
         return inner_->remove_prefix(prefix);
+    }
+    prefix_removal do_remove_prefixes(std::span<const std::string_view> prefixes, const ms::value_filter* match,
+                                      ms::time_point) override {
+        ++counts.remove_prefix;
+        return inner_->remove_prefixes(prefixes, match ? *match : ms::value_filter{});
     }
     std::size_t do_purge_expired(ms::time_point) override { return inner_->purge_expired(); }
 

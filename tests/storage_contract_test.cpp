@@ -5,8 +5,10 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <set>
+#include <stdexcept>
 
 using namespace multisession;
 using namespace std::chrono_literals;
@@ -202,6 +204,73 @@ TEST_CASE_TEMPLATE("remove_prefix removes exactly the prefix and counts it", F, 
     CHECK(key_set(*store).empty());
 }
 
+TEST_CASE_TEMPLATE("remove_prefixes removes every prefix once, counts the live entries and names the matched ones",
+                   F, MULTISESSION_ALL_STORAGE_FIXTURES) {
+    F fixture;
+    auto store = fixture.open();
+    manual_clock& clock = fixture.clock;
+    for (const char* key : {"a:1", "a:2", "a:3", "ab", "b:1", "b:2", "c:1", "\xff", "\xff\xff"}) store->set(key, "v");
+    store->set("a:2", "match me");
+    store->set("b:2", "match me");
+    store->set("c:1", "match me"); // not under any removed prefix
+    store->set("a:dead", "match me", clock.now() + 1s);
+    clock.advance(2s);
+
+    const value_filter match = [](std::string_view, std::string_view value) { return value == "match me"; };
+    // "a:" lies inside "a", and "\xff\xff" inside "\xff": each entry counts once.
+    const std::array<std::string_view, 5> prefixes{"a", "b:", "a:", "\xff", "\xff\xff"};
+    const auto removal = store->remove_prefixes(prefixes, match);
+    CHECK(removal.removed == 8); // a:1 a:2 a:3 ab b:1 b:2 \xff \xff\xff; a:dead had expired
+    CHECK(std::set<std::string>(removal.matched.begin(), removal.matched.end()) ==
+          std::set<std::string>{"a:2", "b:2"});
+    CHECK(removal.matched.size() == 2);
+    CHECK(key_set(*store) == std::set<std::string>{"c:1"});
+
+    // Without a filter nothing is named; nothing left to remove counts zero; no prefixes, no work.
+    store->set("b:3", "match me");
+    const std::array<std::string_view, 2> again{"b:", "a"};
+    const auto second = store->remove_prefixes(again);
+    CHECK(second.removed == 1);
+    CHECK(second.matched.empty());
+    CHECK(store->remove_prefixes(again, match).removed == 0);
+    CHECK(store->remove_prefixes({}).removed == 0);
+    CHECK(key_set(*store) == std::set<std::string>{"c:1"});
+
+    // The empty prefix is everything.
+    const std::array<std::string_view, 1> all{""};
+    const auto everything = store->remove_prefixes(all, match);
+    CHECK(everything.removed == 1);
+    CHECK(everything.matched == std::vector<std::string>{"c:1"});
+    CHECK(key_set(*store).empty());
+}
+
+TEST_CASE_TEMPLATE("remove_prefixes is all or nothing where the backend batches it: a failing filter removes nothing",
+                   F, multisession::test::memory_fixture, multisession::test::sqlite_fixture,
+                   multisession::test::prefixed_sqlite_fixture) {
+    F fixture;
+    auto store = fixture.open();
+    for (int i = 0; i < 1500; ++i) store->set("r:" + std::to_string(i), std::to_string(i));
+    for (int i = 0; i < 10; ++i) store->set("w:" + std::to_string(i), "w");
+
+    // The filter fails on the second prefix, after the first has been looked at in full.
+    const value_filter failing = [](std::string_view key, std::string_view) {
+        if (key.starts_with("w:")) throw std::runtime_error("filter failed");
+        return true;
+    };
+    const std::array<std::string_view, 2> prefixes{"r:", "w:"};
+    CHECK_THROWS_AS(store->remove_prefixes(prefixes, failing), std::runtime_error);
+    CHECK(key_set(*store, "r:").size() == 1500);
+    CHECK(key_set(*store, "w:").size() == 10);
+    CHECK(store->get("r:7") == "7");
+
+    // The store is usable afterwards, and the same batch with a good filter removes it all.
+    const auto removal =
+        store->remove_prefixes(prefixes, [](std::string_view key, std::string_view) { return key.starts_with("w:"); });
+    CHECK(removal.removed == 1510);
+    CHECK(removal.matched.size() == 10);
+    CHECK(key_set(*store).empty());
+}
+
 TEST_CASE_TEMPLATE("compare_and_set truth table", F, MULTISESSION_ALL_STORAGE_FIXTURES) {
     F fixture;
     auto store = fixture.open();
@@ -354,6 +423,16 @@ TEST_CASE("a prefixed view never sees or touches its neighbours") {
     CHECK(base->get("tenant-a:z") == "new");
     CHECK(tenant->remove_prefix("") == 2);
     CHECK(base->keys() == std::vector<std::string>{"tenant", "tenant-a", "tenant-ab:y", "tenant-b:x"});
+
+    base->set("tenant-a:s:1", "match me");
+    base->set("tenant-a:s:2", "other");
+    base->set("tenant-b:s:1", "match me");
+    const std::array<std::string_view, 1> sessions{"s:"};
+    const auto removal = tenant->remove_prefixes(
+        sessions, [](std::string_view key, std::string_view value) { return key == "s:1" && value == "match me"; });
+    CHECK(removal.removed == 2);
+    CHECK(removal.matched == std::vector<std::string>{"s:1"});
+    CHECK(base->keys() == std::vector<std::string>{"tenant", "tenant-a", "tenant-ab:y", "tenant-b:s:1", "tenant-b:x"});
 
     CHECK(code_of([&] { make_prefixed_storage(base, ""); }) == storage_errc::invalid_configuration);
     CHECK(code_of([&] { make_prefixed_storage(nullptr, "p:"); }) == storage_errc::invalid_configuration);

@@ -95,13 +95,16 @@ enum class op_kind : std::size_t {
     compare_and_set,
     for_each,     // enumeration with values
     for_each_key, // enumeration of keys only
+    for_each_key_where, // enumeration of the keys whose value a filter accepts
     remove_prefix,
+    remove_prefixes, // several prefixes in one batch
     purge_expired, // the last one
 };
 
 constexpr std::size_t op_kinds = static_cast<std::size_t>(op_kind::purge_expired) + 1;
 constexpr std::array<const char*, op_kinds> op_names = {
-    "get", "set", "remove", "compare_and_set", "for_each", "for_each_key", "remove_prefix", "purge_expired",
+    "get",           "set",         "remove",          "compare_and_set", "for_each", "for_each_key",
+    "for_each_key_where", "remove_prefix", "remove_prefixes", "purge_expired",
 };
 
 struct op_counts {
@@ -181,9 +184,28 @@ private:
         visited_.fetch_add(visited, std::memory_order_relaxed);
     }
 
+    // The filtered enumeration and the batch removal are forwarded as such, so the inner store
+    // does them its own way (SQLite: the filter on the page, one transaction for the batch).
+    void do_scan_where(std::string_view prefix, const ms::value_filter& keep, const ms::entry_visitor& visit,
+                       ms::time_point) override {
+        count(op_kind::for_each_key_where);
+        std::uint64_t visited = 0;
+        inner_->for_each_key_where(prefix, keep, [&](std::string_view key) {
+            ++visited;
+            return visit(key, {});
+        });
+        visited_.fetch_add(visited, std::memory_order_relaxed);
+    }
+
     std::size_t do_remove_prefix(std::string_view prefix, ms::time_point) override {
         count(op_kind::remove_prefix);
         return inner_->remove_prefix(prefix);
+    }
+
+    prefix_removal do_remove_prefixes(std::span<const std::string_view> prefixes, const ms::value_filter* match,
+                                      ms::time_point) override {
+        count(op_kind::remove_prefixes);
+        return inner_->remove_prefixes(prefixes, match ? *match : ms::value_filter{});
     }
 
     std::size_t do_purge_expired(ms::time_point) override {

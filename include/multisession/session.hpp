@@ -229,7 +229,8 @@ struct batch_options {
 
 /// What clear_session_from_storage_all removed.
 struct clear_result {
-    std::vector<std::string> session_ids; ///< the sessions found before the removal
+    std::vector<std::string> session_ids; ///< the sessions among the removed records (exactly those removed
+                                          ///< where the store batches atomically: memory, SQLite)
     std::size_t entries_removed = 0;      ///< every key removed (records, login states, leases, WebID entries)
 };
 
@@ -378,7 +379,8 @@ public:
     void for_each_session_id(const std::function<bool(std::string_view session_id)>& visit);
 
     /// Removes every session record, login state (Inrupt's and pending logins of login()), lease
-    /// and WebID entry, in one batch operation per prefix. Client registrations stay.
+    /// and WebID entry, as one storage::remove_prefixes batch (one transaction with SQLite).
+    /// Client registrations stay.
     clear_result clear_session_from_storage_all();
 
     /// Rehydrates `ids` with bounded concurrency; one result per id, in order. One bad record never

@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -110,6 +111,20 @@ public:
     /// returns how many were removed.
     std::size_t remove_prefix(std::string_view prefix);
 
+    /// What remove_prefixes removed.
+    struct prefix_removal {
+        std::size_t removed = 0;          ///< live entries removed, over all the prefixes
+        std::vector<std::string> matched; ///< keys of removed live entries that `match` accepted
+    };
+
+    /// Removes every live key under each of `prefixes`, as remove_prefix does, as one batch: one
+    /// transaction with sqlite, one lock with memory, so that other callers see all of it or none
+    /// of it; the other backends remove one prefix after the other. With `match`, the keys of the
+    /// removed live entries it accepts are returned (with sqlite and memory exactly those removed;
+    /// elsewhere those seen just before each prefix is removed). `match` runs where the backend
+    /// reads, as for for_each_key_where: it must be quick and must not call the store.
+    prefix_removal remove_prefixes(std::span<const std::string_view> prefixes, const value_filter& match = {});
+
     /// Physically deletes expired entries (they are already invisible) and returns how many.
     std::size_t purge_expired();
 
@@ -146,6 +161,11 @@ protected:
     virtual void do_scan_where(std::string_view prefix, const value_filter& keep, const entry_visitor& visit,
                                time_point now);
     virtual std::size_t do_remove_prefix(std::string_view prefix, time_point now) = 0;
+    /// remove_prefixes; `match` is null when none was given. The default takes each prefix in
+    /// turn: do_scan_where (with `match`), then do_remove_prefix. Backends that can remove several
+    /// ranges in one transaction or under one lock override it.
+    virtual prefix_removal do_remove_prefixes(std::span<const std::string_view> prefixes, const value_filter* match,
+                                              time_point now);
     virtual std::size_t do_purge_expired(time_point now) = 0;
 
 private:

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <new>
@@ -643,15 +644,19 @@ std::optional<std::int64_t> own_expiry(std::string_view value) {
 /// Lists the session ids: the keys under the record prefix whose value may be a session and has
 /// not passed its own expiry. The values are judged where the store holds them
 /// (for_each_key_where), so a listing copies only the keys it keeps.
+bool is_live_session(std::string_view value, std::int64_t now_ms) {
+    if (!may_be_session(value)) return false;
+    // Entries carry the same expiry and are invisible after it; this catches raw copies.
+    const auto expiry = own_expiry(value);
+    return !expiry || *expiry > now_ms;
+}
+
 void for_each_id(storage& store, time_point now, const std::function<bool(std::string_view)>& visit) {
     const auto now_ms = session_detail::epoch_ms(now);
-    const value_filter is_live_session = [now_ms](std::string_view, std::string_view value) {
-        if (!may_be_session(value)) return false;
-        // Entries carry the same expiry and are invisible after it; this catches raw copies.
-        const auto expiry = own_expiry(value);
-        return !expiry || *expiry > now_ms;
+    const value_filter live = [now_ms](std::string_view, std::string_view value) {
+        return is_live_session(value, now_ms);
     };
-    store.for_each_key_where(session_detail::record_prefix, is_live_session, [&](std::string_view key) {
+    store.for_each_key_where(session_detail::record_prefix, live, [&](std::string_view key) {
         auto id = session_detail::session_id_of_key(key);
         return id ? visit(*id) : true;
     });
@@ -666,15 +671,23 @@ std::vector<std::string> all_ids(storage& store) {
     return ids;
 }
 
-/// Removes every record, login state and lease: one batch removal per prefix. The index of
-/// Inrupt's library, when present (or maintained), is emptied as that library does.
+/// Removes every record, login state, lease and WebID entry in one batch (remove_prefixes: one
+/// transaction with SQLite, one lock in memory), and reports the sessions among the removed
+/// records. The index of Inrupt's library, when present (or maintained), is emptied as that
+/// library does.
 clear_result clear_all(storage& store, bool maintain_index) {
     clear_result result;
-    result.session_ids = all_ids(store);
-    result.entries_removed = store.remove_prefix(session_detail::record_prefix);
-    result.entries_removed += store.remove_prefix(session_detail::lease_prefix);
-    result.entries_removed += store.remove_prefix(session_detail::webid_prefix);
-    result.entries_removed += store.remove_prefix(session_detail::login_prefix);
+    const auto now_ms = session_detail::epoch_ms(store.now());
+    const value_filter live_record = [now_ms](std::string_view key, std::string_view value) {
+        return key.starts_with(session_detail::record_prefix) && is_live_session(value, now_ms);
+    };
+    const std::array<std::string_view, 4> prefixes{session_detail::record_prefix, session_detail::lease_prefix,
+                                                   session_detail::webid_prefix, session_detail::login_prefix};
+    auto removal = store.remove_prefixes(prefixes, live_record);
+    result.session_ids.reserve(removal.matched.size());
+    for (const auto& key : removal.matched)
+        if (auto id = session_detail::session_id_of_key(key)) result.session_ids.emplace_back(*id);
+    result.entries_removed = removal.removed;
     if (maintain_index || store.get(session_detail::registered_sessions_key))
         store.set(session_detail::registered_sessions_key, "[]");
     return result;

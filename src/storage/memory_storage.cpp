@@ -1,5 +1,6 @@
 #include <multisession/storage/memory.hpp>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -111,6 +112,31 @@ private:
             it = entries_.erase(it);
         }
         return removed;
+    }
+
+    /// Every range under one exclusive lock: atomic for other callers. The matching runs before
+    /// anything is erased, so a `match` that throws leaves the store as it was.
+    prefix_removal do_remove_prefixes(std::span<const std::string_view> prefixes, const value_filter* match,
+                                      time_point now) override {
+        prefix_removal result;
+        auto in = [](std::string_view key, std::string_view prefix) { return key.starts_with(prefix); };
+        std::unique_lock lock(mutex_);
+        for (std::size_t i = 0; i < prefixes.size(); ++i) {
+            for (auto it = entries_.lower_bound(prefixes[i]); it != entries_.end() && in(it->first, prefixes[i]); ++it) {
+                // A key under an earlier prefix of the list was counted there.
+                if (!it->second.live(now) ||
+                    std::any_of(prefixes.begin(), prefixes.begin() + static_cast<std::ptrdiff_t>(i),
+                                [&](std::string_view earlier) { return in(it->first, earlier); }))
+                    continue;
+                ++result.removed;
+                if (match && (*match)(it->first, it->second.value)) result.matched.push_back(it->first);
+            }
+        }
+        for (const auto prefix : prefixes) {
+            auto it = entries_.lower_bound(prefix);
+            while (it != entries_.end() && in(it->first, prefix)) it = entries_.erase(it);
+        }
+        return result;
     }
 
     std::size_t do_purge_expired(time_point now) override {

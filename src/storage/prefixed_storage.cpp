@@ -1,5 +1,7 @@
 #include <multisession/storage/prefixed.hpp>
 
+#include <vector>
+
 namespace multisession {
 namespace {
 
@@ -49,6 +51,22 @@ private:
 
     std::size_t do_remove_prefix(std::string_view prefix, time_point) override {
         return inner_->remove_prefix(full(prefix));
+    }
+
+    /// One batch in the inner store, so the view keeps the inner store's atomicity.
+    prefix_removal do_remove_prefixes(std::span<const std::string_view> prefixes, const value_filter* match,
+                                      time_point) override {
+        const std::size_t strip = prefix_.size();
+        std::vector<std::string> full_prefixes;
+        full_prefixes.reserve(prefixes.size());
+        for (const auto prefix : prefixes) full_prefixes.push_back(full(prefix));
+        const std::vector<std::string_view> views(full_prefixes.begin(), full_prefixes.end());
+        value_filter inner_match;
+        if (match)
+            inner_match = [&](std::string_view key, std::string_view value) { return (*match)(key.substr(strip), value); };
+        prefix_removal result = inner_->remove_prefixes(views, inner_match);
+        for (auto& key : result.matched) key.erase(0, strip);
+        return result;
     }
 
     // Expired entries of this namespace are the inner store's to purge; purging here purges the

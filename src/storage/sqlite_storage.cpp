@@ -370,41 +370,83 @@ private:
 
     std::size_t do_remove_prefix(std::string_view prefix, time_point now) override {
         const sqlite_context where{"sqlite remove_prefix", prefix};
-        const auto upper = detail::prefix_upper_bound(prefix);
         const std::int64_t now_ms = to_ms(now);
         auto gate = enter_writer(where);
         lease db = checkout();
         // One DELETE over the whole range; its change count is the answer once expired rows in the
-        // range are gone. Those are deleted first, uncounted, but only if the expiry index shows
-        // any expired row at all: a second pass over a large range costs about a fifth of the
-        // delete. Both in one transaction: one commit, one sync, and no writer in between.
+        // range are gone. Both in one transaction: one commit, one sync, and no writer in between.
         write_transaction transaction(*db, where);
-        if (any_expired(*db, now_ms, where)) {
+        const std::size_t removed = remove_range(*db, prefix, now_ms, any_expired(*db, now_ms, where), where);
+        transaction.commit();
+        return removed;
+    }
+
+    /// Every range, and the listing of the matched keys, in one write transaction: other
+    /// connections and processes see all of it or none, the matched keys are exactly the rows
+    /// deleted, and there is one commit (one WAL sync) for the lot. If `match` throws, nothing is
+    /// removed.
+    prefix_removal do_remove_prefixes(std::span<const std::string_view> prefixes, const value_filter* match,
+                                      time_point now) override {
+        const sqlite_context where{"sqlite remove_prefixes", prefixes.empty() ? std::string_view() : prefixes[0]};
+        const std::int64_t now_ms = to_ms(now);
+        prefix_removal result;
+        auto gate = enter_writer(where);
+        lease db = checkout();
+        write_transaction transaction(*db, where);
+        const bool expired_rows = any_expired(*db, now_ms, where);
+        for (const auto prefix : prefixes) {
+            if (match) match_range(*db, prefix, now_ms, *match, result.matched, where);
+            result.removed += remove_range(*db, prefix, now_ms, expired_rows, where);
+        }
+        transaction.commit();
+        return result;
+    }
+
+    /// Appends the live keys under `prefix` whose value `match` accepts, read in one statement
+    /// (the caller holds the write transaction: no pages, no snapshot to resume from).
+    static void match_range(connection& db, std::string_view prefix, std::int64_t now_ms, const value_filter& match,
+                            std::vector<std::string>& out, const sqlite_context& where) {
+        const auto upper = detail::prefix_upper_bound(prefix);
+        const statement_id id = upper ? stmt_scan_entries_bounded : stmt_scan_entries_open;
+        auto query = db.run(id, statement_sql[id], where);
+        query.bind_blob(1, prefix);
+        if (upper) query.bind_blob(2, *upper);
+        query.bind_int64(3, now_ms);
+        query.bind_int64(4, -1); // no LIMIT
+        while (query.step()) {
+            const auto key = query.blob(0);
+            if (match(key, query.blob(1))) out.emplace_back(key);
+        }
+    }
+
+    /// Deletes the range under `prefix` inside the caller's write transaction and returns how many
+    /// live rows it held. Expired rows in the range are deleted first, uncounted, but only when
+    /// `expired_rows` (the expiry index shows any expired row at all): a second pass over a large
+    /// range costs about a fifth of the delete.
+    static std::size_t remove_range(connection& db, std::string_view prefix, std::int64_t now_ms, bool expired_rows,
+                                    const sqlite_context& where) {
+        const auto upper = detail::prefix_upper_bound(prefix);
+        if (expired_rows) {
             if (prefix.empty()) {
-                auto purge = db->run(stmt_purge, statement_sql[stmt_purge], where);
+                auto purge = db.run(stmt_purge, statement_sql[stmt_purge], where);
                 purge.bind_int64(1, now_ms);
                 purge.run();
             } else {
                 const statement_id id = upper ? stmt_delete_expired_bounded : stmt_delete_expired_open;
-                auto purge = db->run(id, statement_sql[id], where);
+                auto purge = db.run(id, statement_sql[id], where);
                 purge.bind_blob(1, prefix);
                 if (upper) purge.bind_blob(2, *upper);
                 purge.bind_int64(3, now_ms);
                 purge.run();
             }
         }
-        std::int64_t removed = 0;
-        {
-            const statement_id id =
-                prefix.empty() ? stmt_delete_all : (upper ? stmt_delete_range_bounded : stmt_delete_range_open);
-            auto erase = db->run(id, statement_sql[id], where);
-            if (!prefix.empty()) erase.bind_blob(1, prefix);
-            if (upper) erase.bind_blob(2, *upper);
-            erase.run();
-            removed = rows_changed(db->handle());
-        }
-        transaction.commit();
-        return static_cast<std::size_t>(removed);
+        const statement_id id =
+            prefix.empty() ? stmt_delete_all : (upper ? stmt_delete_range_bounded : stmt_delete_range_open);
+        auto erase = db.run(id, statement_sql[id], where);
+        if (!prefix.empty()) erase.bind_blob(1, prefix);
+        if (upper) erase.bind_blob(2, *upper);
+        erase.run();
+        return static_cast<std::size_t>(rows_changed(db.handle()));
     }
 
     std::size_t do_purge_expired(time_point now) override {

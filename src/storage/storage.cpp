@@ -72,6 +72,26 @@ std::vector<std::string> storage::keys(std::string_view prefix) {
 
 std::size_t storage::remove_prefix(std::string_view prefix) { return do_remove_prefix(prefix, now()); }
 
+storage::prefix_removal storage::remove_prefixes(std::span<const std::string_view> prefixes,
+                                                 const value_filter& match) {
+    return do_remove_prefixes(prefixes, match ? &match : nullptr, now());
+}
+
+storage::prefix_removal storage::do_remove_prefixes(std::span<const std::string_view> prefixes,
+                                                    const value_filter* match, time_point now) {
+    prefix_removal result;
+    for (const auto prefix : prefixes) {
+        if (match) {
+            do_scan_where(prefix, *match, [&](std::string_view key, std::string_view) {
+                result.matched.emplace_back(key);
+                return true;
+            }, now);
+        }
+        result.removed += do_remove_prefix(prefix, now);
+    }
+    return result;
+}
+
 std::size_t storage::purge_expired() { return do_purge_expired(now()); }
 
 void storage::set_error_handler(error_handler handler) {
