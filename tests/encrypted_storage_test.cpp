@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -469,6 +470,36 @@ TEST_CASE("remove_prefix and purge_expired reach the inner store") {
     CHECK(store->purge_expired() == 1);
     CHECK(store->remove_prefix("a:") == 1);
     CHECK(inner->keys() == std::vector<std::string>{"b:1"});
+}
+
+TEST_CASE("remove_prefixes matches on opened values, removes an entry that does not open and reports it after") {
+    auto inner = make_memory_storage();
+    auto store = encrypted(inner, {make_key("k1", 'a')}, "k1");
+    store->set("s:a", "wanted");
+    store->set("s:b", "wanted");
+    store->set("s:c", "other");
+    store->set("t:1", "wanted");
+    store->set("u:1", "kept");
+    inner->set("s:b", *inner->get("s:a")); // sealed for another key name
+
+    std::vector<std::error_code> codes;
+    std::vector<std::string> messages;
+    store->set_error_handler([&](const error& e) {
+        codes.push_back(e.code());
+        messages.emplace_back(e.what());
+        // The handler runs after the batch: the store is free to use again.
+        CHECK(store->get("u:1") == "kept");
+    });
+    const std::array<std::string_view, 2> prefixes{"s:", "t:"};
+    const auto removal =
+        store->remove_prefixes(prefixes, [](std::string_view, std::string_view value) { return value == "wanted"; });
+    CHECK(removal.removed == 4);
+    CHECK(removal.matched == std::vector<std::string>{"s:a", "t:1"});
+    REQUIRE(codes.size() == 1);
+    CHECK(codes[0] == storage_errc::decryption_failed);
+    CHECK(messages[0].find("'s:b'") != std::string::npos);
+    CHECK(messages[0].find("wanted") == std::string::npos);
+    CHECK(inner->keys() == std::vector<std::string>{"u:1"});
 }
 
 TEST_CASE("the decorator composes with the prefixed one in either order") {

@@ -246,7 +246,8 @@ TEST_CASE_TEMPLATE("remove_prefixes removes every prefix once, counts the live e
 
 TEST_CASE_TEMPLATE("remove_prefixes is all or nothing where the backend batches it: a failing filter removes nothing",
                    F, multisession::test::memory_fixture, multisession::test::sqlite_fixture,
-                   multisession::test::prefixed_sqlite_fixture) {
+                   multisession::test::prefixed_sqlite_fixture, multisession::test::encrypted_memory_fixture,
+                   multisession::test::uri_sqlite_stack_fixture) {
     F fixture;
     auto store = fixture.open();
     for (int i = 0; i < 1500; ++i) store->set("r:" + std::to_string(i), std::to_string(i));

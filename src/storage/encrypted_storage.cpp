@@ -290,6 +290,29 @@ private:
         return inner_->remove_prefix(prefix);
     }
 
+    /// One batch in the inner store, which keeps its atomicity; `match` sees each value opened. An
+    /// entry that cannot be opened is not matched, is removed with the rest, and is reported once
+    /// the batch is over (the handler then runs outside the inner store's lock or transaction).
+    prefix_removal do_remove_prefixes(std::span<const std::string_view> prefixes, const value_filter* match,
+                                      time_point) override {
+        if (!match) return inner_->remove_prefixes(prefixes);
+        std::vector<error> problems;
+        auto result = inner_->remove_prefixes(prefixes, [&](std::string_view key, std::string_view sealed) {
+            std::string plaintext;
+            const detail::cleanse_on_exit wipe(plaintext);
+            try {
+                open(key, sealed, plaintext);
+            } catch (const error& e) {
+                if (!is_entry_problem(e.code())) throw;
+                problems.push_back(e);
+                return false;
+            }
+            return (*match)(key, plaintext);
+        });
+        for (const auto& e : problems) report(e);
+        return result;
+    }
+
     std::size_t do_purge_expired(time_point) override { return inner_->purge_expired(); }
 
     std::shared_ptr<storage> inner_;
