@@ -641,9 +641,7 @@ std::optional<std::int64_t> own_expiry(std::string_view value) {
     return ms;
 }
 
-/// Lists the session ids: the keys under the record prefix whose value may be a session and has
-/// not passed its own expiry. The values are judged where the store holds them
-/// (for_each_key_where), so a listing copies only the keys it keeps.
+/// Whether a stored value is a session that has not passed its own expiry.
 bool is_live_session(std::string_view value, std::int64_t now_ms) {
     if (!may_be_session(value)) return false;
     // Entries carry the same expiry and are invisible after it; this catches raw copies.
@@ -651,6 +649,9 @@ bool is_live_session(std::string_view value, std::int64_t now_ms) {
     return !expiry || *expiry > now_ms;
 }
 
+/// Lists the session ids: the keys under the record prefix whose value may be a session and has
+/// not passed its own expiry. The values are judged where the store holds them
+/// (for_each_key_where), so a listing copies only the keys it keeps.
 void for_each_id(storage& store, time_point now, const std::function<bool(std::string_view)>& visit) {
     const auto now_ms = session_detail::epoch_ms(now);
     const value_filter live = [now_ms](std::string_view, std::string_view value) {

@@ -120,15 +120,9 @@ public:
             std::string plaintext;
             const detail::cleanse_on_exit wipe(plaintext);
             std::optional<time_point> expires_at;
-            try {
-                expires_at = open(key, sealed, plaintext);
-            } catch (const error& e) {
-                // One unreadable entry must not stop a rotation of thousands; the operator hears
-                // about it through the handler, and it stays as it was.
-                if (!is_entry_problem(e.code())) throw;
-                report(e);
-                return;
-            }
+            // One unreadable entry must not stop a rotation of thousands; the operator hears about
+            // it through the handler, and it stays as it was.
+            if (!open_entry(key, sealed, plaintext, [&](const error& e) { report(e); }, &expires_at)) return;
             // Compare against the exact ciphertext read: if a writer replaced it meanwhile, its value
             // is already sealed with a current key (or is newer than ours), so it is left alone.
             if (inner_->compare_and_set(key, sealed, seal(key, plaintext, expires_at), expires_at)) ++rewritten;
@@ -174,6 +168,24 @@ private:
         detail::aes_256_gcm_seal(sealing.bytes.data(), nonce, {associated_label, header, key}, {value, trailer_view},
                                  nonce + gcm_nonce_size, nonce + gcm_nonce_size + ciphertext_size);
         return out;
+    }
+
+    /// open() for enumerations, where one damaged entry must not end the walk: an entry that does
+    /// not open (corrupt_record, unknown_key_id, decryption_failed) goes to `damaged` and false is
+    /// returned. Failures of the crypto library itself are not about the entry and propagate.
+    /// `expires_at`, when given, receives the expiry the entry was sealed with.
+    template <class OnDamage>
+    bool open_entry(std::string_view key, std::string_view sealed, std::string& plaintext, OnDamage&& damaged,
+                    std::optional<time_point>* expires_at = nullptr) const {
+        try {
+            const auto sealed_expiry = open(key, sealed, plaintext);
+            if (expires_at) *expires_at = sealed_expiry;
+            return true;
+        } catch (const error& e) {
+            if (!is_entry_problem(e.code())) throw;
+            damaged(e);
+            return false;
+        }
     }
 
     /// Opens the envelope `sealed`, stored under `key`, into `plaintext`; returns the expiry it was
@@ -273,15 +285,8 @@ private:
         inner_->for_each(prefix, [&](std::string_view key, std::string_view sealed) {
             std::string plaintext;
             const detail::cleanse_on_exit wipe(plaintext);
-            try {
-                open(key, sealed, plaintext);
-            } catch (const error& e) {
-                // Damage to one entry is the handler's to hear about; the rest of the listing is good.
-                // Crypto-library failures are not about the entry and still propagate.
-                if (!is_entry_problem(e.code())) throw;
-                report(e);
-                return true;
-            }
+            // Damage to one entry is the handler's to hear about; the rest of the listing is good.
+            if (!open_entry(key, sealed, plaintext, [&](const error& e) { report(e); })) return true;
             return visit(key, plaintext);
         });
     }
@@ -300,13 +305,7 @@ private:
         auto result = inner_->remove_prefixes(prefixes, [&](std::string_view key, std::string_view sealed) {
             std::string plaintext;
             const detail::cleanse_on_exit wipe(plaintext);
-            try {
-                open(key, sealed, plaintext);
-            } catch (const error& e) {
-                if (!is_entry_problem(e.code())) throw;
-                problems.push_back(e);
-                return false;
-            }
+            if (!open_entry(key, sealed, plaintext, [&](const error& e) { problems.push_back(e); })) return false;
             return (*match)(key, plaintext);
         });
         for (const auto& e : problems) report(e);
